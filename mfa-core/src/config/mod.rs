@@ -1,0 +1,432 @@
+//! `/etc/mfa/mfa.toml`: parsed and validated in full at load time, so a
+//! mistake is reported once with file, line and key, and never discovered
+//! halfway through a login.
+
+mod error;
+mod file;
+pub mod users;
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::ConfigError;
+pub use file::{check_secret_file_permissions, read_config_file};
+pub use users::{UserEntry, UsersDb};
+
+use crate::factor::FactorKind;
+
+pub const DEFAULT_CONFIG: &str = "/etc/mfa/mfa.toml";
+pub const DEFAULT_USERS_FILE: &str = "/etc/mfa/users.toml";
+
+/// What to do when a provider cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Deny (default).
+    #[default]
+    Secure,
+    /// Allow, but only for provider unreachable / 5xx / timeout.
+    Safe,
+}
+
+/// What to do with a user enrolled in none of the applicable factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unenrolled {
+    /// Prompt like for anyone else, then deny (default).
+    #[default]
+    Deny,
+    /// Step aside (PAM_IGNORE), never a success.
+    Allow,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct General {
+    pub users_file: Option<PathBuf>,
+    pub failmode: FailMode,
+    pub unenrolled: Unenrolled,
+    /// Timeout of each provider request, seconds.
+    pub request_timeout_secs: Spanned<u64>,
+    /// Deadline of a whole authentication, seconds; below sshd's
+    /// LoginGraceTime (120 s by default).
+    pub login_timeout_secs: Spanned<u64>,
+    pub audit_log: Option<PathBuf>,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        Self {
+            users_file: None,
+            failmode: FailMode::Secure,
+            unenrolled: Unenrolled::Deny,
+            request_timeout_secs: Spanned::new(0..0, 10),
+            login_timeout_secs: Spanned::new(0..0, 90),
+            audit_log: None,
+        }
+    }
+}
+
+/// Whether one enrolled factor suffices or all must pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Require {
+    #[default]
+    One,
+    All,
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// Use the rule's factor list (default).
+    #[default]
+    Require,
+    /// Step aside (PAM_IGNORE): the rest of the PAM stack decides.
+    Skip,
+    /// Deny outright.
+    Deny,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub factors: Option<Vec<FactorKind>>,
+    #[serde(default)]
+    pub action: RuleAction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Ordered: the first factor the user is enrolled in is used.
+    pub factors: Spanned<Vec<FactorKind>>,
+    pub require: Require,
+    /// First matching rule wins.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            factors: Spanned::new(0..0, vec![FactorKind::Totp]),
+            require: Require::One,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `[totp]`: the pam_google_authenticator options, with the same meanings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpSettings {
+    /// Path of the state file; `~`, `${HOME}` and `${USER}` are expanded.
+    pub secret: String,
+    pub authtok_prompt: Option<String>,
+    pub echo_verification_code: bool,
+    pub noskewadj: bool,
+    pub no_increment_hotp: bool,
+    /// Seconds during which a new login from the same host needs no code.
+    pub grace_period: Option<u64>,
+    /// Permission bits the state file may have, e.g. `0o600` or "0600".
+    #[serde(deserialize_with = "deserialize_mode")]
+    pub allowed_perm: u32,
+    pub no_strict_owner: bool,
+    pub allow_readonly: bool,
+    /// Owner of the state files, when they do not belong to the user.
+    pub user: Option<String>,
+}
+
+impl Default for TotpSettings {
+    fn default() -> Self {
+        Self {
+            secret: "~/.google_authenticator".to_owned(),
+            authtok_prompt: None,
+            echo_verification_code: false,
+            noskewadj: false,
+            no_increment_hotp: false,
+            grace_period: None,
+            allowed_perm: 0o600,
+            no_strict_owner: false,
+            allow_readonly: false,
+            user: None,
+        }
+    }
+}
+
+fn deserialize_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum M {
+        N(u32),
+        S(String),
+    }
+    let v = match M::deserialize(d)? {
+        M::N(n) => n,
+        M::S(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
+            .map_err(|_| serde::de::Error::custom("expected an octal mode such as \"0600\""))?,
+    };
+    if v > 0o7777 {
+        return Err(serde::de::Error::custom("mode out of range"));
+    }
+    Ok(v)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneCheckConfig {
+    pub api_base_url: Spanned<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// tru.ID's `tru.json` credentials file, instead of the two keys above.
+    pub credentials_file: Option<PathBuf>,
+    pub redirect_url: Spanned<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookPreset {
+    Slack,
+    Teams,
+    Discord,
+    #[default]
+    Generic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub preset: WebhookPreset,
+    pub template: Option<Spanned<String>>,
+    #[serde(default = "default_code_digits")]
+    pub code_digits: Spanned<u32>,
+    #[serde(default = "default_expiry")]
+    pub expiry_secs: u64,
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_code_digits() -> Spanned<u32> {
+    Spanned::new(0..0, 8)
+}
+fn default_expiry() -> u64 {
+    300
+}
+fn default_attempts() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    pub ikey: Spanned<String>,
+    pub skey: Spanned<String>,
+    /// `host[:port]`; always HTTPS.
+    pub host: Spanned<String>,
+    #[serde(default)]
+    pub autopush: bool,
+    #[serde(default)]
+    pub pushinfo: bool,
+    #[serde(default = "default_prompts")]
+    pub prompts: Spanned<u32>,
+    pub ca_file: Option<PathBuf>,
+    /// HTTPS proxy, only ever from here (never from the environment).
+    pub proxy: Option<Spanned<String>>,
+}
+
+fn default_prompts() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub general: General,
+    pub policy: Policy,
+    pub totp: TotpSettings,
+    pub phonecheck: Option<PhoneCheckConfig>,
+    pub webhook: Option<WebhookConfig>,
+    pub push: Option<PushConfig>,
+    /// Where it was read from (`None` for the built-in default).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// Parse and validate TOML text. `file` is used only in error messages.
+    pub fn parse(file: &Path, src: &str) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(src).map_err(|e| error::from_toml(file, src, &e))?;
+        cfg.source = Some(file.to_owned());
+        cfg.validate(file, src)?;
+        Ok(cfg)
+    }
+
+    /// Load from a file, checking ownership and permissions first.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let src = read_config_file(path)?;
+        let cfg = Self::parse(path, &src)?;
+        if cfg.holds_secrets() {
+            check_secret_file_permissions(path)?;
+        }
+        Ok(cfg)
+    }
+
+    /// The users file this config points to.
+    pub fn users_file(&self) -> PathBuf {
+        self.general
+            .users_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_USERS_FILE))
+    }
+
+    /// Whether any provider secret is stored in the file itself.
+    pub fn holds_secrets(&self) -> bool {
+        self.phonecheck
+            .as_ref()
+            .is_some_and(|p| p.client_secret.is_some())
+            || self.webhook.is_some()
+            || self.push.is_some()
+    }
+
+    fn validate(&self, file: &Path, src: &str) -> Result<(), ConfigError> {
+        let at = |span: Range<usize>, key: &str, msg: String| ConfigError {
+            file: file.to_owned(),
+            line: (span.end > 0).then(|| error::line_of(src, span.start)),
+            key: Some(key.to_owned()),
+            message: msg,
+        };
+        let g = &self.general;
+        if !(1..=60).contains(g.request_timeout_secs.get_ref()) {
+            return Err(at(
+                g.request_timeout_secs.span(),
+                "general.request_timeout_secs",
+                "must be between 1 and 60 seconds".into(),
+            ));
+        }
+        if !(5..=600).contains(g.login_timeout_secs.get_ref()) {
+            return Err(at(
+                g.login_timeout_secs.span(),
+                "general.login_timeout_secs",
+                "must be between 5 and 600 seconds (keep it below sshd's LoginGraceTime)".into(),
+            ));
+        }
+        if self.policy.factors.get_ref().is_empty() {
+            return Err(at(
+                self.policy.factors.span(),
+                "policy.factors",
+                "must name at least one factor".into(),
+            ));
+        }
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            if rule.users.is_empty() && rule.groups.is_empty() {
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    line: None,
+                    key: Some(format!("policy.rules[{i}]")),
+                    message: "a rule must name users or groups".into(),
+                });
+            }
+        }
+        if let Some(p) = &self.phonecheck {
+            check_url(p.api_base_url.get_ref(), "phonecheck.api_base_url")
+                .map_err(|m| at(p.api_base_url.span(), "phonecheck.api_base_url", m))?;
+            check_url(p.redirect_url.get_ref(), "phonecheck.redirect_url")
+                .map_err(|m| at(p.redirect_url.span(), "phonecheck.redirect_url", m))?;
+            let inline = p.client_id.is_some() && p.client_secret.is_some();
+            if inline == p.credentials_file.is_some() {
+                return Err(at(
+                    p.api_base_url.span(),
+                    "phonecheck.client_secret",
+                    "set either client_id and client_secret, or credentials_file".into(),
+                ));
+            }
+        }
+        if let Some(w) = &self.webhook {
+            check_url(w.url.get_ref(), "webhook.url")
+                .map_err(|m| at(w.url.span(), "webhook.url", m))?;
+            if !(6..=10).contains(w.code_digits.get_ref()) {
+                return Err(at(
+                    w.code_digits.span(),
+                    "webhook.code_digits",
+                    "must be between 6 and 10".into(),
+                ));
+            }
+        }
+        if let Some(p) = &self.push {
+            for (v, k) in [
+                (&p.ikey, "push.ikey"),
+                (&p.skey, "push.skey"),
+                (&p.host, "push.host"),
+            ] {
+                if v.get_ref().trim().is_empty() {
+                    return Err(at(v.span(), k, "must not be empty".into()));
+                }
+            }
+            if p.host.get_ref().contains("://") || p.host.get_ref().contains('/') {
+                return Err(at(
+                    p.host.span(),
+                    "push.host",
+                    "give host[:port] only; the API is always HTTPS".into(),
+                ));
+            }
+            if !(1..=3).contains(p.prompts.get_ref()) {
+                return Err(at(
+                    p.prompts.span(),
+                    "push.prompts",
+                    "must be 1, 2 or 3".into(),
+                ));
+            }
+            if let Some(proxy) = &p.proxy {
+                check_url(proxy.get_ref(), "push.proxy")
+                    .map_err(|m| at(proxy.span(), "push.proxy", m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `https://` anywhere; plain `http://` only to a loopback host.
+pub fn check_url(url: &str, what: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{what}: not a valid URL ({e})"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" => {
+            return Err(format!(
+                "{what}: plain http:// is only allowed to a loopback host (127.0.0.0/8, ::1, localhost); use https://"
+            ))
+        }
+        other => return Err(format!("{what}: unsupported scheme '{other}'")),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{what}: the URL has no host"));
+    }
+    Ok(parsed)
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

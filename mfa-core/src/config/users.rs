@@ -1,0 +1,85 @@
+//! `/etc/mfa/users.toml`: per-user enrolment, edited atomically by `mfa user`.
+//!
+//! ```toml
+//! [users.alice]
+//! phone = "+447700900000"
+//! duo_username = "alice.smith"
+//! factors = ["push", "totp"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::from_toml;
+use super::{read_config_file, ConfigError};
+use crate::factor::FactorKind;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duo_username: Option<String>,
+    /// Overrides the policy's factor list for this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factors: Option<Vec<FactorKind>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersDb {
+    #[serde(default)]
+    pub users: BTreeMap<String, UserEntry>,
+}
+
+impl UsersDb {
+    pub fn parse(file: &Path, src: &str) -> Result<Self, ConfigError> {
+        toml::from_str(src).map_err(|e| from_toml(file, src, &e))
+    }
+
+    /// Load `path`; a missing file is an empty database when `optional`.
+    pub fn load(path: &Path, optional: bool) -> Result<Self, ConfigError> {
+        if optional && !path.exists() {
+            return Ok(Self::default());
+        }
+        let src = read_config_file(path)?;
+        Self::parse(path, &src)
+    }
+
+    /// The entry for exactly this name (no patterns, no case folding).
+    pub fn get(&self, user: &str) -> Option<&UserEntry> {
+        self.users.get(user)
+    }
+
+    /// Write atomically: temp file in the same directory, fsync, rename.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let fail = |e: std::io::Error| ConfigError::file(path, format!("cannot write: {e}"));
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| ConfigError::file(path, format!("cannot serialise: {e}")))?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".users.toml.")
+            .tempfile_in(dir)
+            .map_err(fail)?;
+        tmp.write_all(b"# Managed by `mfa user`; edits by hand are kept only if valid.\n")
+            .and_then(|_| tmp.write_all(text.as_bytes()))
+            .map_err(fail)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o640))
+            .map_err(fail)?;
+        tmp.as_file().sync_all().map_err(fail)?;
+        tmp.persist(path).map_err(|e| fail(e.error))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(fail)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! A conversation on a terminal: prompts and messages go to stderr (never
+//! stdout, so scp/sftp/git streams stay clean), answers come from stdin, with
+//! echo off for secrets when stdin is a terminal.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use super::{Conversation, ConversationError, SecretAnswer};
+
+/// Longest answer accepted from the terminal; anything longer is refused
+/// rather than buffered without bound.
+const MAX_ANSWER: usize = 4096;
+
+#[derive(Debug, Default)]
+pub struct TerminalConversation;
+
+impl TerminalConversation {
+    pub fn new() -> Self {
+        Self
+    }
+
+    fn write_err(text: &str) -> Result<(), ConversationError> {
+        let mut err = std::io::stderr().lock();
+        err.write_all(text.as_bytes())
+            .and_then(|_| err.flush())
+            .map_err(|e| ConversationError::Failed(e.to_string()))
+    }
+
+    fn read_line() -> Result<Zeroizing<String>, ConversationError> {
+        let mut line = Zeroizing::new(String::new());
+        let stdin = std::io::stdin();
+        let mut handle = stdin.lock().take(MAX_ANSWER as u64 + 1);
+        let n = handle
+            .read_line(&mut line)
+            .map_err(|e| ConversationError::Failed(e.to_string()))?;
+        if n == 0 {
+            return Err(ConversationError::Aborted);
+        }
+        if line.len() > MAX_ANSWER {
+            return Err(ConversationError::Failed("answer too long".into()));
+        }
+        while line.ends_with('\n') || line.ends_with('\r') {
+            line.pop();
+        }
+        Ok(line)
+    }
+}
+
+#[async_trait]
+impl Conversation for TerminalConversation {
+    async fn prompt_secret(&mut self, prompt: &str) -> Result<SecretAnswer, ConversationError> {
+        Self::write_err(prompt)?;
+        if std::io::stdin().is_terminal() {
+            let answer = rpassword::read_password().map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Interrupted => {
+                    ConversationError::Aborted
+                }
+                _ => ConversationError::Failed(e.to_string()),
+            })?;
+            let answer = Zeroizing::new(answer);
+            if answer.len() > MAX_ANSWER {
+                return Err(ConversationError::Failed("answer too long".into()));
+            }
+            Ok(answer)
+        } else {
+            let line = Self::read_line()?;
+            Self::write_err("\n")?;
+            Ok(line)
+        }
+    }
+
+    async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
+        Self::write_err(prompt)?;
+        Ok(Self::read_line()?.to_string())
+    }
+
+    async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
+        Self::write_err(text)?;
+        Self::write_err("\n")
+    }
+
+    async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
+        Self::write_err(text)?;
+        Self::write_err("\n")
+    }
+}

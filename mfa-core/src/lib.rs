@@ -1,0 +1,30 @@
+//! mfa-core: every decision of mfa lives here.
+//!
+//! The front ends (`pam_mfa.so`, `mfa-login`, `mfa`) turn their world into an
+//! [`AuthContext`] and a [`Conversation`], call [`Engine::authenticate`] once and
+//! map the [`Decision`] back. See `docs/architecture.md`.
+
+pub mod accounts;
+pub mod audit;
+pub mod config;
+pub mod context;
+pub mod conversation;
+pub mod error;
+pub mod factor;
+pub mod factors;
+pub mod otp;
+pub mod policy;
+pub mod qr;
+pub mod sanitize;
+pub mod totp;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use accounts::{Account, Accounts, SystemAccounts};
+pub use audit::{AuditRecord, AuditSink};
+pub use config::{Config, ConfigError};
+pub use context::{AuthContext, Clock, OsRandom, RandomSource, SystemClock};
+pub use conversation::{Conversation, ConversationError};
+pub use factor::{Factor, FactorError, FactorKind, Outcome};
+pub use policy::{Decision, Engine};

@@ -1,0 +1,184 @@
+//! The TOTP/HOTP [`Factor`]: google_authenticator state file + a prompt.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::accounts::Account;
+use crate::config::TotpSettings;
+use crate::context::AuthContext;
+use crate::conversation::Conversation;
+use crate::factor::{Factor, FactorError, FactorKind, Outcome};
+
+use super::store::{self, StoreError, StorePolicy};
+use super::verify::{verify, Accepted, Rejected, VerifyOptions};
+
+pub const DEFAULT_PROMPT: &str = "Verification code: ";
+
+#[derive(Debug, Clone)]
+pub struct TotpFactor {
+    settings: TotpSettings,
+}
+
+impl TotpFactor {
+    pub fn new(settings: TotpSettings) -> Self {
+        Self { settings }
+    }
+
+    pub fn settings(&self) -> &TotpSettings {
+        &self.settings
+    }
+
+    fn prompt(&self) -> &str {
+        self.settings
+            .authtok_prompt
+            .as_deref()
+            .unwrap_or(DEFAULT_PROMPT)
+    }
+
+    /// The state file of `account`: `~`, `${HOME}` and `${USER}` expanded.
+    pub fn secret_path(&self, account: &Account) -> PathBuf {
+        expand_secret_path(&self.settings.secret, account)
+    }
+
+    /// Store checks for `account`: owned by the user (or by `user=`).
+    pub fn store_policy(
+        &self,
+        ctx: &AuthContext,
+        account: &Account,
+    ) -> Result<StorePolicy, FactorError> {
+        let owner = if self.settings.no_strict_owner {
+            None
+        } else if let Some(name) = &self.settings.user {
+            let owner = ctx
+                .accounts
+                .lookup(name)
+                .ok_or_else(|| FactorError::Config(format!("totp.user: no such user '{name}'")))?;
+            Some(owner.uid)
+        } else {
+            Some(account.uid)
+        };
+        Ok(StorePolicy {
+            owner,
+            allowed_perm: self.settings.allowed_perm,
+            allow_readonly: self.settings.allow_readonly,
+        })
+    }
+}
+
+/// Expand `~` (leading), `${HOME}` and `${USER}` in a secret path template.
+pub fn expand_secret_path(template: &str, account: &Account) -> PathBuf {
+    let home = account.home.to_string_lossy();
+    let mut s = template
+        .replace("${HOME}", &home)
+        .replace("${USER}", &account.name);
+    if s == "~" || s.starts_with("~/") {
+        s = format!("{home}{}", &s[1..]);
+    }
+    PathBuf::from(s)
+}
+
+fn state_error(e: StoreError) -> FactorError {
+    FactorError::State(e.to_string())
+}
+
+#[async_trait]
+impl Factor for TotpFactor {
+    fn kind(&self) -> FactorKind {
+        FactorKind::Totp
+    }
+
+    async fn authenticate(
+        &self,
+        ctx: &AuthContext,
+        conv: &mut dyn Conversation,
+    ) -> Result<Outcome, FactorError> {
+        let Some(account) = ctx.accounts.lookup(&ctx.user) else {
+            return Ok(Outcome::NotEnrolled);
+        };
+        let path = self.secret_path(&account);
+        if !store::exists(&path) {
+            return Ok(Outcome::NotEnrolled);
+        }
+        let policy = self.store_policy(ctx, &account)?;
+        // Check the file before asking for anything: a broken file is an
+        // administrator's problem, not a reason to collect a code.
+        store::read(&path, &policy).map_err(state_error)?;
+
+        let code = if self.settings.echo_verification_code {
+            zeroize::Zeroizing::new(conv.prompt_visible(self.prompt()).await?)
+        } else {
+            conv.prompt_secret(self.prompt()).await?
+        };
+        let opts = VerifyOptions {
+            noskewadj: self.settings.noskewadj,
+            no_increment_hotp: self.settings.no_increment_hotp,
+        };
+        let now = ctx.now();
+        let verdict = store::update(&path, &policy, |state| {
+            let v = verify(state, &code, now, opts);
+            (v.result, v.changed)
+        })
+        .map_err(state_error)?;
+        match verdict {
+            Ok(Accepted::Code) => Ok(Outcome::Allow),
+            Ok(Accepted::ScratchCode) => {
+                tracing::info!(user = %crate::sanitize::for_log(&ctx.user), "scratch code used");
+                Ok(Outcome::Allow)
+            }
+            Err(r) => {
+                let msg = match r {
+                    Rejected::Reused => Some("This code was already used; wait for the next one."),
+                    Rejected::RateLimited => Some("Too many attempts; try again later."),
+                    Rejected::Malformed | Rejected::WrongCode => None,
+                };
+                if let Some(m) = msg {
+                    conv.error(m).await?;
+                }
+                Ok(Outcome::Deny(r.as_str().to_owned()))
+            }
+        }
+    }
+
+    async fn decoy(
+        &self,
+        _ctx: &AuthContext,
+        conv: &mut dyn Conversation,
+    ) -> Result<(), crate::ConversationError> {
+        if self.settings.echo_verification_code {
+            conv.prompt_visible(self.prompt()).await.map(drop)
+        } else {
+            conv.prompt_secret(self.prompt()).await.map(drop)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_templates() {
+        let a = Account {
+            name: "alice".into(),
+            uid: 1,
+            gid: 1,
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+            groups: vec![],
+        };
+        assert_eq!(
+            expand_secret_path("~/.google_authenticator", &a),
+            PathBuf::from("/home/alice/.google_authenticator")
+        );
+        assert_eq!(
+            expand_secret_path("/var/lib/mfa/${USER}/ga", &a),
+            PathBuf::from("/var/lib/mfa/alice/ga")
+        );
+        assert_eq!(
+            expand_secret_path("${HOME}/x", &a),
+            PathBuf::from("/home/alice/x")
+        );
+        assert_eq!(expand_secret_path("/srv/~x", &a), PathBuf::from("/srv/~x"));
+    }
+}

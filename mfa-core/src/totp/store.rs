@@ -1,0 +1,456 @@
+//! Safe access to a state file.
+//!
+//! Before reading: regular file (never through a symlink, never a FIFO),
+//! expected owner, no permission bits beyond the allowed ones, size limit.
+//! Updates: exclusive `flock` on the file, re-check that the path still names
+//! the locked file (a concurrent writer may have replaced it), modify, write a
+//! temp file in the same directory, fsync, rename over, fsync the directory.
+//! Two processes verifying the same code therefore serialise, and the second
+//! sees the first one's update.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::state::{StateError, TotpState, MAX_FILE_SIZE};
+
+/// How long to wait for another login holding the lock before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+const LOCK_POLL: Duration = Duration::from_millis(5);
+/// How often to retry when the file is replaced while we wait for its lock.
+const REPLACED_RETRIES: usize = 50;
+
+/// Checks applied before a state file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorePolicy {
+    /// Required owner uid; `None` skips the check (`no_strict_owner`).
+    pub owner: Option<u32>,
+    /// Permission bits the file may have (`allowed_perm`, default 0600).
+    pub allowed_perm: u32,
+    /// If the updated state cannot be written, go on anyway (`allow_readonly`).
+    pub allow_readonly: bool,
+}
+
+impl StorePolicy {
+    pub fn owned_by(uid: u32) -> Self {
+        Self {
+            owner: Some(uid),
+            allowed_perm: 0o600,
+            allow_readonly: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}: no such file")]
+    Missing(PathBuf),
+    #[error("{0}: is a symbolic link; refusing to follow it")]
+    Symlink(PathBuf),
+    #[error("{0}: not a regular file")]
+    NotRegular(PathBuf),
+    #[error("{path}: owned by uid {found}, expected uid {expected}")]
+    WrongOwner {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{path}: permissions {mode:04o} allow more than {allowed:04o}")]
+    BadMode {
+        path: PathBuf,
+        mode: u32,
+        allowed: u32,
+    },
+    #[error("{path}: refusing corrupt state file: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: StateError,
+    },
+    #[error("{0}: timed out waiting for the lock held by another login")]
+    LockTimeout(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: could not save the updated state: {source}")]
+    WriteFailed {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Open and check the file without following symlinks or blocking on FIFOs.
+fn open_checked(
+    path: &Path,
+    policy: &StorePolicy,
+) -> Result<(File, std::fs::Metadata), StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ENOENT) => StoreError::Missing(path.to_owned()),
+            Some(nix::libc::ELOOP) => StoreError::Symlink(path.to_owned()),
+            _ => io(path)(e),
+        })?;
+    let meta = file.metadata().map_err(io(path))?;
+    if !meta.file_type().is_file() {
+        return Err(StoreError::NotRegular(path.to_owned()));
+    }
+    if let Some(expected) = policy.owner {
+        if meta.uid() != expected {
+            return Err(StoreError::WrongOwner {
+                path: path.to_owned(),
+                found: meta.uid(),
+                expected,
+            });
+        }
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & !policy.allowed_perm != 0 {
+        return Err(StoreError::BadMode {
+            path: path.to_owned(),
+            mode,
+            allowed: policy.allowed_perm,
+        });
+    }
+    if meta.len() > MAX_FILE_SIZE as u64 {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            source: StateError::TooLarge,
+        });
+    }
+    Ok((file, meta))
+}
+
+fn libc_flags() -> i32 {
+    nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC
+}
+
+fn read_parse(path: &Path, file: &mut File) -> Result<TotpState, StoreError> {
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io(path))?;
+    TotpState::parse(&bytes).map_err(|source| StoreError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Whether a state file exists at `path` (without following a final symlink).
+pub fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Read and check a state file without modifying it.
+pub fn read(path: &Path, policy: &StorePolicy) -> Result<TotpState, StoreError> {
+    let (mut file, _) = open_checked(path, policy)?;
+    read_parse(path, &mut file)
+}
+
+/// Lock the file, apply `f` to its state, and if `f` reports a change,
+/// replace the file atomically before the lock is released.
+///
+/// If the change cannot be saved the call fails (the caller must deny: an
+/// unsaved change may be a used code that would stay valid), unless the
+/// policy has `allow_readonly`, in which case the result stands and the
+/// failure is logged.
+pub fn update<R>(
+    path: &Path,
+    policy: &StorePolicy,
+    f: impl FnOnce(&mut TotpState) -> (R, bool),
+) -> Result<R, StoreError> {
+    let (locked, meta) = lock_current(path, policy)?;
+    let mut file = locked;
+    let mut state = read_parse(path, &mut file)?;
+    let (result, changed) = f(&mut state);
+    if changed {
+        if let Err(e) = write_atomic(path, &state, &meta) {
+            if !policy.allow_readonly {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "allow_readonly: state not saved");
+        }
+    }
+    drop(file);
+    Ok(result)
+}
+
+/// Open, check and exclusively lock the file that `path` names now.
+fn lock_current(
+    path: &Path,
+    policy: &StorePolicy,
+) -> Result<(Flock<File>, std::fs::Metadata), StoreError> {
+    for _ in 0..REPLACED_RETRIES {
+        let (file, meta) = open_checked(path, policy)?;
+        let locked = lock_with_deadline(path, file)?;
+        // The file may have been replaced while we waited: if the path no
+        // longer names the inode we locked, start again on the new one.
+        match std::fs::symlink_metadata(path) {
+            Ok(now) if now.ino() == meta.ino() && now.dev() == meta.dev() => {
+                return Ok((locked, meta))
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(path)(e)),
+        }
+    }
+    Err(StoreError::LockTimeout(path.to_owned()))
+}
+
+fn lock_with_deadline(path: &Path, mut file: File) -> Result<Flock<File>, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) | Err((f, nix::errno::Errno::EINTR)) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::LockTimeout(path.to_owned()));
+                }
+                file = f;
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err((_, e)) => return Err(io(path)(std::io::Error::from(e))),
+        }
+    }
+}
+
+/// Write `state` next to `path` and rename it over, keeping the original's
+/// mode and ownership.
+fn write_atomic(
+    path: &Path,
+    state: &TotpState,
+    original: &std::fs::Metadata,
+) -> Result<(), StoreError> {
+    let fail = |source| StoreError::WriteFailed {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.mfa-"))
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(state.serialize().as_bytes()).map_err(fail)?;
+    let file = tmp.as_file();
+    if original.uid() != nix::unistd::geteuid().as_raw()
+        || original.gid() != nix::unistd::getegid().as_raw()
+    {
+        std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
+            .map_err(fail)?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(original.mode() & 0o7777))
+        .map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    Ok(())
+}
+
+/// Create a new state file at `path` with `mode` (0400 or 0600), refusing to
+/// overwrite an existing one unless `overwrite`.
+pub fn create(
+    path: &Path,
+    state: &TotpState,
+    mode: u32,
+    overwrite: bool,
+) -> Result<(), StoreError> {
+    let fail = |source| StoreError::WriteFailed {
+        path: path.to_owned(),
+        source,
+    };
+    if !overwrite && exists(path) {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "file exists (use --force to replace it)",
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".google_authenticator.mfa-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(state.serialize().as_bytes()).map_err(fail)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| fail(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| fail(e.error))?;
+    }
+    File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const FILE: &str = "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n12345678\n";
+
+    fn me() -> StorePolicy {
+        StorePolicy::owned_by(nix::unistd::geteuid().as_raw())
+    }
+
+    fn write(dir: &Path, content: &[u8], mode: u32) -> PathBuf {
+        let p = dir.join("ga");
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_a_good_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), FILE.as_bytes(), 0o400);
+        assert_eq!(read(&p, &me()).unwrap().scratch_codes.len(), 1);
+    }
+
+    #[test]
+    fn refuses_unsafe_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), FILE.as_bytes(), 0o620);
+        assert!(matches!(
+            read(&p, &me()),
+            Err(StoreError::BadMode { mode: 0o620, .. })
+        ));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o602)).unwrap();
+        assert!(matches!(read(&p, &me()), Err(StoreError::BadMode { .. })));
+        let loose = StorePolicy {
+            allowed_perm: 0o640,
+            ..me()
+        };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(read(&p, &loose).is_ok());
+
+        let link = d.path().join("link");
+        symlink(&p, &link).unwrap();
+        assert!(matches!(read(&link, &me()), Err(StoreError::Symlink(_))));
+
+        assert!(matches!(
+            read(d.path(), &me()),
+            Err(StoreError::NotRegular(_))
+        ));
+        assert!(matches!(
+            read(&d.path().join("nope"), &me()),
+            Err(StoreError::Missing(_))
+        ));
+
+        let other = StorePolicy::owned_by(nix::unistd::geteuid().as_raw() + 4242);
+        assert!(matches!(
+            read(&p, &other),
+            Err(StoreError::WrongOwner { .. })
+        ));
+        let lax = StorePolicy {
+            owner: None,
+            allowed_perm: 0o640,
+            allow_readonly: false,
+        };
+        assert!(read(&p, &lax).is_ok());
+    }
+
+    #[test]
+    fn refuses_fifo_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("fifo");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(read(&p, &me()), Err(StoreError::NotRegular(_))));
+    }
+
+    #[test]
+    fn corrupt_file_is_refused_and_left_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let garbage = b"JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n\x00\x01garbage\n";
+        let p = write(d.path(), garbage, 0o600);
+        let r = update(&p, &me(), |_| ((), true));
+        assert!(matches!(r, Err(StoreError::Corrupt { .. })), "{r:?}");
+        assert_eq!(std::fs::read(&p).unwrap(), garbage);
+        let truncated = &FILE.as_bytes()[..20];
+        let p = write(d.path(), truncated, 0o600);
+        assert!(matches!(
+            read(&p, &me()),
+            Err(StoreError::Corrupt {
+                source: StateError::Truncated,
+                ..
+            })
+        ));
+        let huge = vec![b'1'; MAX_FILE_SIZE + 10];
+        let p = write(d.path(), &huge, 0o600);
+        assert!(matches!(
+            read(&p, &me()),
+            Err(StoreError::Corrupt {
+                source: StateError::TooLarge,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn update_replaces_atomically_and_keeps_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), FILE.as_bytes(), 0o400);
+        let before = std::fs::metadata(&p).unwrap().ino();
+        let n = update(&p, &me(), |s| {
+            s.scratch_codes.clear();
+            (7, true)
+        })
+        .unwrap();
+        assert_eq!(n, 7);
+        let meta = std::fs::metadata(&p).unwrap();
+        assert_ne!(meta.ino(), before, "replaced by rename");
+        assert_eq!(meta.mode() & 0o7777, 0o400);
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n"
+        );
+        // No temp files left behind.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        // Unchanged state: the file is not rewritten.
+        let ino = meta.ino();
+        update(&p, &me(), |_| ((), false)).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino);
+    }
+
+    #[test]
+    fn create_refuses_to_clobber() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("new");
+        let s = TotpState::parse(FILE.as_bytes()).unwrap();
+        create(&p, &s, 0o400, false).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o400);
+        assert!(matches!(
+            create(&p, &s, 0o400, false),
+            Err(StoreError::WriteFailed { .. })
+        ));
+        create(&p, &s, 0o600, true).unwrap();
+    }
+}

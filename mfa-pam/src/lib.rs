@@ -1,0 +1,1 @@
+//! pam_mfa.so — PAM glue (issue #3).
