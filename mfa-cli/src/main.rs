@@ -1,1 +1,63 @@
-fn main() {}
+//! `mfa`: the scriptable command. Each subcommand lives in `cmd/`; this file
+//! only parses arguments and maps results to exit codes
+//! (0 success, 1 denied or failed check, 2 usage or configuration error).
+
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfa",
+    version,
+    about = "Second-factor authentication for OpenSSH servers"
+)]
+struct Cli {
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log debug information to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enrol and verify TOTP/HOTP secrets (google_authenticator files).
+    #[command(subcommand)]
+    Totp(cmd::totp::TotpCommand),
+    /// Run the real engine for a user, talking on this terminal.
+    Check(cmd::check::CheckArgs),
+    /// Walk through every factor against the built-in simulators.
+    Demo(cmd::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    output::init_logging(cli.debug);
+    let out = output::Output::new(cli.json);
+    let result = match cli.command {
+        Command::Totp(c) => cmd::totp::run(c, &out),
+        Command::Check(a) => cmd::check::run(a, &out),
+        Command::Demo(a) => cmd::demo::run(a, &out),
+    };
+    match result {
+        Ok(cmd::Status::Success) => ExitCode::SUCCESS,
+        Ok(cmd::Status::Denied) => ExitCode::from(1),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -64,6 +64,11 @@ pub fn name_of_uid(uid: u32) -> Option<String> {
     User::from_uid(Uid::from_raw(uid)).ok()?.map(|u| u.name)
 }
 
+/// The effective uid of this process.
+pub fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
 /// A fixed in-memory account table (tests and demos).
 #[derive(Debug, Default, Clone)]
 pub struct StaticAccounts(pub Vec<Account>);

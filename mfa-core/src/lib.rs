@@ -14,6 +14,7 @@ pub mod factor;
 pub mod factors;
 pub mod otp;
 pub mod policy;
+pub mod provider;
 pub mod qr;
 pub mod sanitize;
 pub mod totp;

@@ -21,6 +21,43 @@ pub fn to_terminal(data: &str) -> Result<String, QrError> {
         .build())
 }
 
+/// The module matrix (row-major, `true` = dark), without quiet zone.
+pub fn modules(data: &str) -> Result<(usize, Vec<bool>), QrError> {
+    let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M)
+        .map_err(|e| QrError(e.to_string()))?;
+    let width = code.width();
+    let dark = code
+        .to_colors()
+        .into_iter()
+        .map(|c| c == qrcode::Color::Dark)
+        .collect();
+    Ok((width, dark))
+}
+
+/// Render with ANSI background colours, two spaces per module: for terminals
+/// whose font draws half blocks badly.
+pub fn to_ansi(data: &str) -> Result<String, QrError> {
+    let (width, dark) = modules(data)?;
+    let quiet = 2;
+    let light = "\x1b[47m  \x1b[0m";
+    let black = "\x1b[40m  \x1b[0m";
+    let mut out = String::new();
+    let full = width + 2 * quiet;
+    for y in 0..full {
+        for x in 0..full {
+            let inside = (quiet..quiet + width).contains(&x) && (quiet..quiet + width).contains(&y);
+            let is_dark = inside
+                && dark
+                    .get((y - quiet) * width + (x - quiet))
+                    .copied()
+                    .unwrap_or(false);
+            out.push_str(if is_dark { black } else { light });
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,10 @@
 
 mod error;
 mod file;
+mod phonecheck;
+mod push;
 pub mod users;
+mod webhook;
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -15,7 +18,10 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use file::{check_secret_file_permissions, read_config_file};
+pub use phonecheck::PhoneCheckConfig;
+pub use push::PushConfig;
 pub use users::{UserEntry, UsersDb};
+pub use webhook::{WebhookConfig, WebhookPreset};
 
 use crate::factor::FactorKind;
 
@@ -182,76 +188,6 @@ fn deserialize_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Er
     Ok(v)
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhoneCheckConfig {
-    pub api_base_url: Spanned<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    /// tru.ID's `tru.json` credentials file, instead of the two keys above.
-    pub credentials_file: Option<PathBuf>,
-    pub redirect_url: Spanned<String>,
-    pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookPreset {
-    Slack,
-    Teams,
-    Discord,
-    #[default]
-    Generic,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub url: Spanned<String>,
-    #[serde(default)]
-    pub preset: WebhookPreset,
-    pub template: Option<Spanned<String>>,
-    #[serde(default = "default_code_digits")]
-    pub code_digits: Spanned<u32>,
-    #[serde(default = "default_expiry")]
-    pub expiry_secs: u64,
-    #[serde(default = "default_attempts")]
-    pub attempts: u32,
-    pub ca_file: Option<PathBuf>,
-}
-
-fn default_code_digits() -> Spanned<u32> {
-    Spanned::new(0..0, 8)
-}
-fn default_expiry() -> u64 {
-    300
-}
-fn default_attempts() -> u32 {
-    3
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushConfig {
-    pub ikey: Spanned<String>,
-    pub skey: Spanned<String>,
-    /// `host[:port]`; always HTTPS.
-    pub host: Spanned<String>,
-    #[serde(default)]
-    pub autopush: bool,
-    #[serde(default)]
-    pub pushinfo: bool,
-    #[serde(default = "default_prompts")]
-    pub prompts: Spanned<u32>,
-    pub ca_file: Option<PathBuf>,
-    /// HTTPS proxy, only ever from here (never from the environment).
-    pub proxy: Option<Spanned<String>>,
-}
-
-fn default_prompts() -> Spanned<u32> {
-    Spanned::new(0..0, 3)
-}
-
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -284,6 +220,23 @@ impl Config {
             check_secret_file_permissions(path)?;
         }
         Ok(cfg)
+    }
+
+    /// The front ends' rule: an explicit path must exist; the default path
+    /// may be missing, and then the built-in default applies (TOTP with
+    /// `~/.google_authenticator`, a drop-in for pam_google_authenticator).
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => {
+                let p = Path::new(DEFAULT_CONFIG);
+                if p.exists() {
+                    Self::load(p)
+                } else {
+                    Ok(Self::default())
+                }
+            }
+        }
     }
 
     /// The users file this config points to.
@@ -343,62 +296,20 @@ impl Config {
             }
         }
         if let Some(p) = &self.phonecheck {
-            check_url(p.api_base_url.get_ref(), "phonecheck.api_base_url")
-                .map_err(|m| at(p.api_base_url.span(), "phonecheck.api_base_url", m))?;
-            check_url(p.redirect_url.get_ref(), "phonecheck.redirect_url")
-                .map_err(|m| at(p.redirect_url.span(), "phonecheck.redirect_url", m))?;
-            let inline = p.client_id.is_some() && p.client_secret.is_some();
-            if inline == p.credentials_file.is_some() {
-                return Err(at(
-                    p.api_base_url.span(),
-                    "phonecheck.client_secret",
-                    "set either client_id and client_secret, or credentials_file".into(),
-                ));
-            }
+            p.validate(&at)?;
         }
         if let Some(w) = &self.webhook {
-            check_url(w.url.get_ref(), "webhook.url")
-                .map_err(|m| at(w.url.span(), "webhook.url", m))?;
-            if !(6..=10).contains(w.code_digits.get_ref()) {
-                return Err(at(
-                    w.code_digits.span(),
-                    "webhook.code_digits",
-                    "must be between 6 and 10".into(),
-                ));
-            }
+            w.validate(&at)?;
         }
         if let Some(p) = &self.push {
-            for (v, k) in [
-                (&p.ikey, "push.ikey"),
-                (&p.skey, "push.skey"),
-                (&p.host, "push.host"),
-            ] {
-                if v.get_ref().trim().is_empty() {
-                    return Err(at(v.span(), k, "must not be empty".into()));
-                }
-            }
-            if p.host.get_ref().contains("://") || p.host.get_ref().contains('/') {
-                return Err(at(
-                    p.host.span(),
-                    "push.host",
-                    "give host[:port] only; the API is always HTTPS".into(),
-                ));
-            }
-            if !(1..=3).contains(p.prompts.get_ref()) {
-                return Err(at(
-                    p.prompts.span(),
-                    "push.prompts",
-                    "must be 1, 2 or 3".into(),
-                ));
-            }
-            if let Some(proxy) = &p.proxy {
-                check_url(proxy.get_ref(), "push.proxy")
-                    .map_err(|m| at(proxy.span(), "push.proxy", m))?;
-            }
+            p.validate(&at)?;
         }
         Ok(())
     }
 }
+
+/// Builds a located error from a span, a dotted key and a message.
+pub(crate) type Locate<'a> = dyn Fn(Range<usize>, &str, String) -> ConfigError + 'a;
 
 /// `https://` anywhere; plain `http://` only to a loopback host.
 pub fn check_url(url: &str, what: &str) -> Result<url::Url, String> {

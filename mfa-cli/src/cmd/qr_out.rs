@@ -1,0 +1,101 @@
+//! `--qr utf8|ansi|none|png:FILE`
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::CliError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QrFormat {
+    Utf8,
+    Ansi,
+    None,
+    Png(PathBuf),
+}
+
+impl FromStr for QrFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "utf8" => Ok(QrFormat::Utf8),
+            "ansi" => Ok(QrFormat::Ansi),
+            "none" => Ok(QrFormat::None),
+            _ => match s.strip_prefix("png:") {
+                Some(p) if !p.is_empty() => Ok(QrFormat::Png(PathBuf::from(p))),
+                _ => Err("expected utf8, ansi, none or png:FILE".into()),
+            },
+        }
+    }
+}
+
+/// Render `data` as asked. Terminal renderings are returned for the caller
+/// to print (on stderr, so stdout stays machine-readable); PNG is written.
+pub fn render(data: &str, format: &QrFormat) -> Result<Option<String>, CliError> {
+    let fail = |e: mfa_core::qr::QrError| CliError::Failed(e.to_string());
+    match format {
+        QrFormat::None => Ok(None),
+        QrFormat::Utf8 => mfa_core::qr::to_terminal(data).map(Some).map_err(fail),
+        QrFormat::Ansi => mfa_core::qr::to_ansi(data).map(Some).map_err(fail),
+        QrFormat::Png(path) => {
+            write_png(data, path)?;
+            Ok(None)
+        }
+    }
+}
+
+fn write_png(data: &str, path: &std::path::Path) -> Result<(), CliError> {
+    let (width, dark) = mfa_core::qr::modules(data).map_err(|e| CliError::Failed(e.to_string()))?;
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let side = (width + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for y in 0..width {
+        for x in 0..width {
+            if dark[y * width + x] {
+                for dy in 0..SCALE {
+                    let row = ((y + QUIET) * SCALE + dy) * side;
+                    let col = (x + QUIET) * SCALE;
+                    pixels[row + col..row + col + SCALE].fill(0);
+                }
+            }
+        }
+    }
+    let fail = |e: String| CliError::Failed(format!("{}: {e}", path.display()));
+    let file = std::fs::File::create(path).map_err(|e| fail(e.to_string()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), side as u32, side as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().map_err(|e| fail(e.to_string()))?;
+    w.write_image_data(&pixels)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_formats() {
+        assert_eq!("utf8".parse::<QrFormat>(), Ok(QrFormat::Utf8));
+        assert_eq!(
+            "png:/tmp/x.png".parse::<QrFormat>(),
+            Ok(QrFormat::Png("/tmp/x.png".into()))
+        );
+        assert!("png:".parse::<QrFormat>().is_err());
+        assert!("svg".parse::<QrFormat>().is_err());
+    }
+
+    #[test]
+    fn writes_a_png() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("qr.png");
+        render(
+            "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP",
+            &QrFormat::Png(p.clone()),
+        )
+        .unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    }
+}
