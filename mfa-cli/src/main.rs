@@ -35,6 +35,9 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Walk through every factor against the built-in simulators.
     Demo(cmd::demo::DemoArgs),
+    /// Provider simulators (tru.ID, Duo, webhook sink) on loopback.
+    #[command(subcommand)]
+    Mock(cmd::mock::MockCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Totp(c) => cmd::totp::run(c, &out),
         Command::Check(a) => cmd::check::run(a, &out),
         Command::Demo(a) => cmd::demo::run(a, &out),
+        Command::Mock(c) => cmd::mock::run(c, &out),
     };
     match result {
         Ok(cmd::Status::Success) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 pub mod check;
 pub mod demo;
+pub mod mock;
 pub mod qr_out;
 pub mod totp;
 
