@@ -23,11 +23,11 @@ pub struct ServeArgs {
     bind: IpAddr,
 }
 
-/// A running simulator: dropping `guard` stops it.
+/// A running simulator: dropping `_guard` stops it.
 pub struct Running {
     pub name: &'static str,
     pub url: String,
-    pub guard: Box<dyn std::any::Any>,
+    pub _guard: Box<dyn std::any::Any>,
 }
 
 /// Start every simulator. Each provider's module adds one line here.
