@@ -83,6 +83,17 @@ impl Engine {
 
     /// As [`Engine::new`] with an already loaded users database.
     pub fn with_users(config: Config, users: UsersDb) -> Result<Self, ConfigError> {
+        Self::with_factors(config, users, Vec::new())
+    }
+
+    /// As [`Engine::with_users`], using the given implementations for their
+    /// kinds (simulator-backed factors in tests and the demo) and building
+    /// the rest from the config.
+    pub fn with_factors(
+        config: Config,
+        users: UsersDb,
+        given: Vec<Arc<dyn Factor>>,
+    ) -> Result<Self, ConfigError> {
         let mut audit: Vec<Box<dyn AuditSink>> = vec![Box::new(TracingAudit)];
         if let Some(path) = &config.general.audit_log {
             audit.push(Box::new(FileAudit { path: path.clone() }));
@@ -94,9 +105,14 @@ impl Engine {
             override_factors: None,
             audit,
         };
+        for f in given {
+            engine.factors.insert(f.kind(), f);
+        }
         for kind in engine.referenced_kinds() {
-            let f = factors::build(kind, &engine.config)?;
-            engine.factors.insert(kind, f);
+            if !engine.factors.contains_key(&kind) {
+                let f = factors::build(kind, &engine.config)?;
+                engine.factors.insert(kind, f);
+            }
         }
         Ok(engine)
     }
