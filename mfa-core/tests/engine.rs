@@ -1,6 +1,9 @@
 //! The policy engine end to end with a scripted conversation: factor order,
 //! enrolment, failmode, unenrolled, rules, non-enumeration, deadline, audit.
 
+// Integration tests: helpers outside #[test] fns may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
