@@ -45,7 +45,7 @@ fn file_from_google_authenticator_is_accepted_with_an_oathtool_code() {
         0o400
     );
     // A scratch code it wrote works once.
-    let scratch = text.lines().rev().next().unwrap().to_owned();
+    let scratch = text.lines().next_back().unwrap().to_owned();
     let s1 = run(mfa()
         .args(["totp", "verify", "--secret-file"])
         .arg(&f)
