@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod error;
 pub mod factor;
 pub mod factors;
+pub mod login;
 pub mod otp;
 pub mod policy;
 pub mod provider;

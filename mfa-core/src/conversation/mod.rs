@@ -4,6 +4,7 @@
 //! ([`terminal::TerminalConversation`]) and by a scripted test double
 //! (`testing::ScriptedConversation`).
 
+pub mod noninteractive;
 pub mod terminal;
 
 use async_trait::async_trait;

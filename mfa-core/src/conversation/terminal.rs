@@ -1,6 +1,10 @@
-//! A conversation on a terminal: prompts and messages go to stderr (never
-//! stdout, so scp/sftp/git streams stay clean), answers come from stdin, with
-//! echo off for secrets when stdin is a terminal.
+//! A conversation on a terminal. Prompts and messages never go to stdout, so
+//! scp/sftp/git streams stay byte-clean.
+//!
+//! - [`TerminalConversation::new`] (the `mfa` CLI): prompts on stderr,
+//!   answers from stdin, echo off for secrets when stdin is a terminal.
+//! - [`TerminalConversation::controlling_tty`] (`mfa-login`): prompts and
+//!   answers on `/dev/tty`, messages on stderr; stdin is never touched.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 
@@ -14,11 +18,41 @@ use super::{Conversation, ConversationError, SecretAnswer};
 const MAX_ANSWER: usize = 4096;
 
 #[derive(Debug, Default)]
-pub struct TerminalConversation;
+pub struct TerminalConversation {
+    tty: bool,
+}
 
 impl TerminalConversation {
     pub fn new() -> Self {
-        Self
+        Self { tty: false }
+    }
+
+    /// Talk on the controlling terminal (`/dev/tty`) only.
+    pub fn controlling_tty() -> Self {
+        Self { tty: true }
+    }
+
+    fn tty_prompt_visible(prompt: &str) -> Result<String, ConversationError> {
+        let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .map_err(|_| ConversationError::NotInteractive)?;
+        tty.write_all(prompt.as_bytes())
+            .and_then(|_| tty.flush())
+            .map_err(failed)?;
+        let mut line = String::new();
+        let n = std::io::BufReader::new(tty.take(MAX_ANSWER as u64 + 1))
+            .read_line(&mut line)
+            .map_err(failed)?;
+        if n == 0 {
+            return Err(ConversationError::Aborted);
+        }
+        if line.len() > MAX_ANSWER {
+            return Err(ConversationError::Failed("answer too long".into()));
+        }
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     }
 
     fn write_err(text: &str) -> Result<(), ConversationError> {
@@ -51,6 +85,20 @@ impl TerminalConversation {
 #[async_trait]
 impl Conversation for TerminalConversation {
     async fn prompt_secret(&mut self, prompt: &str) -> Result<SecretAnswer, ConversationError> {
+        if self.tty {
+            // rpassword opens /dev/tty itself, writes the prompt there and
+            // turns echo off while reading.
+            let answer = rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                    ConversationError::NotInteractive
+                }
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Interrupted => {
+                    ConversationError::Aborted
+                }
+                _ => ConversationError::Failed(e.to_string()),
+            })?;
+            return Ok(Zeroizing::new(answer));
+        }
         Self::write_err(prompt)?;
         if std::io::stdin().is_terminal() {
             let answer = rpassword::read_password().map_err(|e| match e.kind() {
@@ -72,6 +120,9 @@ impl Conversation for TerminalConversation {
     }
 
     async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
+        if self.tty {
+            return Self::tty_prompt_visible(prompt);
+        }
         Self::write_err(prompt)?;
         Ok(Self::read_line()?.to_string())
     }

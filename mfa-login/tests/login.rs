@@ -1,0 +1,317 @@
+//! mfa-login run the way sshd runs a ForceCommand, without sshd: no
+//! terminal, the client's command in SSH_ORIGINAL_COMMAND, the passcode in
+//! MFA_PASSCODE. The sshd end-to-end tests live in tests/sshd.rs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SECRET: &str = "JBSWY3DPEHPK3PXP";
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Tests that need root fail under CI (which runs as root) and skip elsewhere.
+fn require_root() -> bool {
+    if !is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must run these tests as root"
+        );
+        eprintln!("SKIPPED: needs root");
+    }
+    is_root()
+}
+
+fn code_now(secret: &str) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", secret])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap().trim().to_owned(),
+        _ => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "oathtool is required under CI"
+            );
+            String::new()
+        }
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+/// A TOTP state file for the current user and a config pointing at it.
+fn setup(extra_state: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let ga = dir.path().join("ga");
+    std::fs::write(
+        &ga,
+        format!("{SECRET}\n\" DISALLOW_REUSE\n{extra_state}\" TOTP_AUTH\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&ga, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.path().join("mfa.toml");
+    std::fs::write(&config, format!("[totp]\nsecret = \"{}\"\n", ga.display())).unwrap();
+    Setup { dir, config }
+}
+
+fn login(config: &Path, command: &str, passcode: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mfa-login"));
+    c.arg("-c").arg(config);
+    c.env("SSH_ORIGINAL_COMMAND", command)
+        .env("SSH_CONNECTION", "203.0.113.9 40000 127.0.0.1 22")
+        .env_remove("MFA_PASSCODE")
+        .stdin(Stdio::null());
+    if let Some(p) = passcode {
+        c.env("MFA_PASSCODE", p);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn passcode_runs_the_command_with_a_clean_stdout() {
+    if !require_root() {
+        return;
+    }
+    let s = setup("");
+    let code = code_now(SECRET);
+    if code.is_empty() {
+        return;
+    }
+    let o = login(&s.config, "echo hello", Some(&code));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        o.stdout, b"hello\n",
+        "nothing but the command's output on stdout"
+    );
+    // The same code again is a reuse: denied, stdout still empty.
+    let o = login(&s.config, "echo hello", Some(&code));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("access denied"));
+}
+
+#[test]
+fn the_command_never_sees_the_passcode() {
+    if !require_root() {
+        return;
+    }
+    let s = setup("");
+    let code = code_now(SECRET);
+    if code.is_empty() {
+        return;
+    }
+    let o = login(&s.config, "env", Some(&code));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let env = String::from_utf8_lossy(&o.stdout);
+    assert!(!env.contains("MFA_PASSCODE"), "{env}");
+    assert!(!env.contains(&code));
+    assert!(env.contains("SSH_ORIGINAL_COMMAND=env"));
+}
+
+#[test]
+fn wrong_or_missing_passcode_denies_without_running_anything() {
+    if !require_root() {
+        return;
+    }
+    let s = setup("");
+    let marker = s.dir.path().join("ran");
+    let cmd = format!("touch {}", marker.display());
+    for pass in [Some("000000"), Some("not-a-code"), None] {
+        let o = login(&s.config, &cmd, pass);
+        assert_eq!(o.status.code(), Some(1), "{pass:?}");
+        assert!(o.stdout.is_empty());
+        assert!(!marker.exists(), "{pass:?}: the command must not run");
+    }
+}
+
+#[test]
+fn bad_config_denies() {
+    if !require_root() {
+        return;
+    }
+    let s = setup("");
+    std::fs::write(&s.config, "[general]\nfailmode = \"open\"\n").unwrap();
+    let o = login(&s.config, "echo hi", Some("123456"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("mfa.toml:2"), "{err}");
+}
+
+#[test]
+fn dash_c_and_dash_f_are_refused_for_non_root() {
+    if !require_root() {
+        return;
+    }
+    let s = setup("");
+    for args in [vec!["-c", s.config.to_str().unwrap()], vec!["-f", "root"]] {
+        let o = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_mfa-login"),
+            ])
+            .args(&args)
+            .arg("true")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("may only be used by root"),
+            "{args:?}"
+        );
+    }
+}
+
+/// The install model: mfa-login setgid to a group that alone may read
+/// /etc/mfa/mfa.toml. The user must not be able to read it, mfa-login must
+/// (its decision depends on it), and the user's shell must not hold the group.
+///
+/// The test config is bind-mounted on /etc/mfa in a private mount namespace,
+/// so the real /etc/mfa (if any) is never touched. It says
+/// `unenrolled = "allow"` and the user has no TOTP file: the session starts
+/// only if mfa-login really read it (the built-in default would deny).
+#[test]
+fn setgid_group_reads_the_config_and_is_dropped_before_exec() {
+    if !require_root() {
+        return;
+    }
+    let user = "mfa-login-test";
+    let group = "mfa-login-cfg";
+    assert!(Command::new("groupadd")
+        .args(["-f", group])
+        .status()
+        .unwrap()
+        .success());
+    // The login shell is python3 because it keeps whatever ids it is given:
+    // dash and bash drop a setgid group themselves and would hide a missing
+    // drop in mfa-login.
+    if !Command::new("id")
+        .arg(user)
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        let st = Command::new("useradd")
+            .args(["-m", "-s", "/usr/bin/python3", user])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd");
+    }
+    assert!(Command::new("usermod")
+        .args(["-s", "/usr/bin/python3", user])
+        .status()
+        .unwrap()
+        .success());
+    let _ = std::fs::remove_file(format!("/home/{user}/.google_authenticator"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let etc = dir.path().join("etc-mfa");
+    std::fs::create_dir(&etc).unwrap();
+    let config = etc.join("mfa.toml");
+    std::fs::write(
+        &config,
+        "[general]\nunenrolled = \"allow\"\n[webhook]\nurl = \"https://hooks.example.com/s3cret\"\n",
+    )
+    .unwrap();
+    for (p, mode) in [(&etc, 0o750), (&config, 0o640)] {
+        assert!(Command::new("chgrp")
+            .arg(group)
+            .arg(p)
+            .status()
+            .unwrap()
+            .success());
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let bin = dir.path().join("mfa-login");
+    std::fs::copy(env!("CARGO_BIN_EXE_mfa-login"), &bin).unwrap();
+    assert!(Command::new("chgrp")
+        .arg(group)
+        .arg(&bin)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o2755)).unwrap();
+
+    // A mount point for the bind mount; created only if missing, removed after.
+    let created = !Path::new("/etc/mfa").exists();
+    if created {
+        std::fs::create_dir("/etc/mfa").unwrap();
+    }
+    let as_user = format!("setpriv --reuid={user} --regid={user} --init-groups");
+    let script = format!(
+        "mount --bind {etc} /etc/mfa && {as_user} cat /etc/mfa/mfa.toml; echo cat-exit=$?; {as_user} {bin}",
+        etc = etc.display(),
+        bin = bin.display()
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env(
+            "SSH_ORIGINAL_COMMAND",
+            "import os; print('RAN'); print(*os.getresgid(), *os.getgroups()); open('/etc/mfa/mfa.toml').read(); print('LEAK')",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if created {
+        let _ = std::fs::remove_dir("/etc/mfa");
+    }
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        out.contains("cat-exit=1"),
+        "the user must not read the config: {out} {err}"
+    );
+    assert!(
+        out.contains("RAN"),
+        "mfa-login read the config through its group and let the session start: {out} {err}"
+    );
+    let gid = String::from_utf8_lossy(
+        &Command::new("getent")
+            .args(["group", group])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .split(':')
+    .nth(2)
+    .unwrap()
+    .to_owned();
+    let groups_line = out
+        .lines()
+        .skip_while(|l| !l.contains("RAN"))
+        .nth(1)
+        .unwrap_or("");
+    assert!(!groups_line.is_empty(), "{out}");
+    assert!(
+        !groups_line.split_whitespace().any(|g| g == gid),
+        "shell still holds the group: {out}"
+    );
+    assert!(
+        err.contains("PermissionError"),
+        "the shell cannot read the config: {err}"
+    );
+    assert!(!out.contains("LEAK") && !out.contains("s3cret"), "{out}");
+}
