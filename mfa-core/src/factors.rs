@@ -1,13 +1,21 @@
 //! Building factor implementations from configuration.
+//!
+//! Every factor is built from the whole config (its own section plus
+//! `[general]` timeouts) and the users file (phone numbers, Duo user names),
+//! shared read-only for the life of one engine.
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, UsersDb};
 use crate::factor::{Factor, FactorKind};
 use crate::totp::TotpFactor;
 
-/// Build the implementation of `kind` from `config`.
-pub fn build(kind: FactorKind, config: &Config) -> Result<Arc<dyn Factor>, ConfigError> {
+/// Build the implementation of `kind` from `config` and the users file.
+pub fn build(
+    kind: FactorKind,
+    config: &Config,
+    _users: &Arc<UsersDb>,
+) -> Result<Arc<dyn Factor>, ConfigError> {
     let file = config
         .source
         .clone()

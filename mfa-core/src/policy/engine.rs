@@ -56,7 +56,7 @@ impl Decision {
 
 pub struct Engine {
     config: Config,
-    users: UsersDb,
+    users: Arc<UsersDb>,
     factors: HashMap<FactorKind, Arc<dyn Factor>>,
     override_factors: Option<Vec<FactorKind>>,
     audit: Vec<Box<dyn AuditSink>>,
@@ -100,7 +100,7 @@ impl Engine {
         }
         let mut engine = Self {
             config,
-            users,
+            users: Arc::new(users),
             factors: HashMap::new(),
             override_factors: None,
             audit,
@@ -110,7 +110,7 @@ impl Engine {
         }
         for kind in engine.referenced_kinds() {
             if !engine.factors.contains_key(&kind) {
-                let f = factors::build(kind, &engine.config)?;
+                let f = factors::build(kind, &engine.config, &engine.users)?;
                 engine.factors.insert(kind, f);
             }
         }
@@ -135,7 +135,7 @@ impl Engine {
     pub fn override_factors(mut self, kinds: Vec<FactorKind>) -> Result<Self, ConfigError> {
         for &k in &kinds {
             if !self.factors.contains_key(&k) {
-                let f = factors::build(k, &self.config)?;
+                let f = factors::build(k, &self.config, &self.users)?;
                 self.factors.insert(k, f);
             }
         }
