@@ -137,6 +137,35 @@ mod tests {
         );
     }
 
+    // Six digits are the same dynamic truncation modulo 10^6, so the RFC
+    // 6238 table gives the 6-digit codes of every hash too.
+    #[test]
+    fn rfc6238_vectors_with_six_digits() {
+        let k1 = b"12345678901234567890".as_slice();
+        let k256 = b"12345678901234567890123456789012".as_slice();
+        let k512 = b"1234567890123456789012345678901234567890123456789012345678901234".as_slice();
+        let step = time_step(1111111109, 30);
+        assert_eq!(format_code(hotp(Algorithm::Sha1, k1, step, 6), 6), "081804");
+        assert_eq!(
+            format_code(hotp(Algorithm::Sha256, k256, step, 6), 6),
+            "084774"
+        );
+        assert_eq!(
+            format_code(hotp(Algorithm::Sha512, k512, step, 6), 6),
+            "201201"
+        );
+        let step = time_step(2000000000, 30);
+        assert_eq!(format_code(hotp(Algorithm::Sha1, k1, step, 6), 6), "279037");
+        assert_eq!(
+            format_code(hotp(Algorithm::Sha256, k256, step, 6), 6),
+            "698825"
+        );
+        assert_eq!(
+            format_code(hotp(Algorithm::Sha512, k512, step, 6), 6),
+            "618901"
+        );
+    }
+
     // pam_google_authenticator's own test vectors: at t=300000 s with 30 s
     // steps (counter 10000) and HOTP counter 1.
     #[test]
