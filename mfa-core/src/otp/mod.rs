@@ -152,7 +152,7 @@ mod tests {
         );
         assert_eq!(
             format_code(hotp(Algorithm::Sha512, k512, step, 6), 6),
-            "201201"
+            "091201"
         );
         let step = time_step(2000000000, 30);
         assert_eq!(format_code(hotp(Algorithm::Sha1, k1, step, 6), 6), "279037");
