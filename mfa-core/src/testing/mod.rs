@@ -1,7 +1,9 @@
 //! Test harness (cargo feature `testing`): the scripted conversation and the
-//! provider simulators, which share the plumbing in [`sim`].
+//! provider simulators, which share the plumbing in [`sim`]; and
+//! [`sshd`], a real OpenSSH server on loopback for end-to-end tests.
 
 mod scripted;
 pub mod sim;
+pub mod sshd;
 
 pub use scripted::{ScriptedConversation, Step};
