@@ -3,3 +3,4 @@
 //! and a simulator, the clients with recorded payloads.
 
 pub mod http;
+pub mod truid;
