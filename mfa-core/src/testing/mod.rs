@@ -5,5 +5,6 @@
 mod scripted;
 pub mod sim;
 pub mod sshd;
+pub mod truid;
 
 pub use scripted::{ScriptedConversation, Step};
