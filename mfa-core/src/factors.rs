@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, UsersDb};
 use crate::factor::{Factor, FactorKind};
+use crate::phonecheck::PhoneCheckFactor;
 use crate::totp::TotpFactor;
 
 /// Build the implementation of `kind` from `config` and the users file.
 pub fn build(
     kind: FactorKind,
     config: &Config,
-    _users: &Arc<UsersDb>,
+    users: &Arc<UsersDb>,
 ) -> Result<Arc<dyn Factor>, ConfigError> {
     let file = config
         .source
@@ -22,7 +23,8 @@ pub fn build(
         .unwrap_or_else(|| "(built-in default)".into());
     match kind {
         FactorKind::Totp => Ok(Arc::new(TotpFactor::new(config.totp.clone()))),
-        FactorKind::Phonecheck | FactorKind::Webhook | FactorKind::Push => Err(ConfigError {
+        FactorKind::Phonecheck => Ok(Arc::new(PhoneCheckFactor::from_config(config, users)?)),
+        FactorKind::Webhook | FactorKind::Push => Err(ConfigError {
             file,
             line: None,
             key: Some("policy.factors".into()),

@@ -14,6 +14,7 @@ pub mod factor;
 pub mod factors;
 pub mod login;
 pub mod otp;
+pub mod phonecheck;
 pub mod policy;
 pub mod provider;
 pub mod qr;

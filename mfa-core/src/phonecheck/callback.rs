@@ -1,0 +1,389 @@
+//! The PhoneCheck redirect endpoint's logic, used by `mfa serve`:
+//! `GET /complete-check?check_id=...&code=...` arrives from the phone after
+//! the operator's redirect; we validate both parameters, complete the check
+//! with a PATCH, and answer a small fixed page.
+//!
+//! The HTTP server itself (mfa-cli) only moves bytes: every decision is
+//! here. Pages are constants: no parameter, provider text or internal error
+//! ever reaches them. The code is never logged.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+use crate::provider::truid::{valid_check_id, valid_code, TruIdClient, TruIdError};
+
+pub const CALLBACK_PATH: &str = "/complete-check";
+/// Longest query string considered; the real one is well under 200 bytes.
+pub const MAX_QUERY: usize = 1024;
+/// At most this many parameters (tru.ID may add some we ignore).
+const MAX_PARAMS: usize = 16;
+
+/// Validated parameters. The code is wiped on drop.
+pub struct CallbackParams {
+    pub check_id: String,
+    pub code: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("check_id", &self.check_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request was refused before talking to the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    Missing(&'static str),
+    Repeated(&'static str),
+    Malformed(&'static str),
+    TooLong,
+}
+
+impl BadRequest {
+    /// For the log (never shown on the page).
+    pub fn describe(&self) -> String {
+        match self {
+            BadRequest::Missing(p) => format!("missing {p}"),
+            BadRequest::Repeated(p) => format!("repeated {p}"),
+            BadRequest::Malformed(p) => format!("malformed {p}"),
+            BadRequest::TooLong => "query too long".into(),
+        }
+    }
+}
+
+/// Fill `slot` unless it was filled already (a repeated parameter is an
+/// attempt to confuse whichever copy a proxy or framework would pick).
+fn once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), BadRequest> {
+    if slot.is_some() {
+        return Err(BadRequest::Repeated(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Parse and validate the query string of a callback.
+pub fn parse_query(query: Option<&str>) -> Result<CallbackParams, BadRequest> {
+    let query = query.unwrap_or("");
+    if query.len() > MAX_QUERY {
+        return Err(BadRequest::TooLong);
+    }
+    let mut check_id: Option<String> = None;
+    let mut code: Option<Zeroizing<String>> = None;
+    for (n, (k, v)) in url::form_urlencoded::parse(query.as_bytes()).enumerate() {
+        if n >= MAX_PARAMS {
+            return Err(BadRequest::TooLong);
+        }
+        match k.as_ref() {
+            "check_id" => once(&mut check_id, v.into_owned(), "check_id")?,
+            "code" => once(&mut code, Zeroizing::new(v.into_owned()), "code")?,
+            _ => {}
+        }
+    }
+    let check_id = check_id.ok_or(BadRequest::Missing("check_id"))?;
+    let code = code.ok_or(BadRequest::Missing("code"))?;
+    if !valid_check_id(&check_id) {
+        return Err(BadRequest::Malformed("check_id"));
+    }
+    if !valid_code(&code) {
+        return Err(BadRequest::Malformed("code"));
+    }
+    Ok(CallbackParams { check_id, code })
+}
+
+/// What the page says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    Complete,
+    Failed,
+    TooMany,
+    NotFound,
+}
+
+/// A response: status, fixed HTML, and for the log what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub kind: PageKind,
+    /// `Retry-After` seconds for 429.
+    pub retry_after: Option<u64>,
+    /// One word for the structured log: verified, no-match, bad-request...
+    pub outcome: &'static str,
+    /// Detail for the log (sanitised; never the code).
+    pub detail: String,
+}
+
+const PAGE_HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"robots\" content=\"noindex\"><title>";
+
+/// The fixed HTML for a page.
+pub fn page_html(kind: PageKind) -> String {
+    let (title, text) = match kind {
+        PageKind::Complete => (
+            "Verification complete",
+            "Verification complete, return to your SSH session.",
+        ),
+        PageKind::Failed => (
+            "Verification failed",
+            "Verification failed. Return to your SSH session and try again.",
+        ),
+        PageKind::TooMany => (
+            "Verification failed",
+            "Verification failed: too many attempts. Wait a minute and try again.",
+        ),
+        PageKind::NotFound => ("Not found", "Not found."),
+    };
+    format!("{PAGE_HEAD}{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>\n")
+}
+
+/// A per-address fixed-window rate limiter with a bounded table. IPv6
+/// addresses count per /64, so one host cannot rotate through its prefix.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    max_clients: usize,
+    table: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32, window: Duration, max_clients: usize) -> Self {
+        Self {
+            limit,
+            window,
+            max_clients,
+            table: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+            v4 => v4,
+        }
+    }
+
+    /// Whether `ip` may make one more request at `now`; if not, how many
+    /// seconds until it may.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Self::key(ip);
+        if !table.contains_key(&key) && table.len() >= self.max_clients {
+            let window = self.window;
+            table.retain(|_, (start, _)| now.duration_since(*start) < window);
+            if table.len() >= self.max_clients {
+                // Full of active clients: refuse newcomers rather than grow
+                // without bound.
+                return Err(self.window.as_secs().max(1));
+            }
+        }
+        let entry = table.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.limit {
+            let left = self.window.saturating_sub(now.duration_since(entry.0));
+            return Err(left.as_secs().max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// The endpoint: rate limiter + validation + completion.
+pub struct CallbackService {
+    client: Arc<TruIdClient>,
+    limiter: RateLimiter,
+}
+
+impl std::fmt::Debug for CallbackService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackService")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallbackService {
+    /// Defaults: 10 requests per address per minute, 10 000 addresses.
+    pub fn new(client: Arc<TruIdClient>) -> Self {
+        Self::with_limiter(
+            client,
+            RateLimiter::new(10, Duration::from_secs(60), 10_000),
+        )
+    }
+
+    pub fn with_limiter(client: Arc<TruIdClient>, limiter: RateLimiter) -> Self {
+        Self { client, limiter }
+    }
+
+    fn reply(status: u16, kind: PageKind, outcome: &'static str, detail: String) -> Reply {
+        Reply {
+            status,
+            kind,
+            retry_after: None,
+            outcome,
+            detail,
+        }
+    }
+
+    /// Answer one request from `peer`.
+    pub async fn handle(
+        &self,
+        peer: IpAddr,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+    ) -> Reply {
+        if path != CALLBACK_PATH {
+            return Self::reply(404, PageKind::NotFound, "not-found", String::new());
+        }
+        if method != "GET" && method != "HEAD" {
+            return Self::reply(405, PageKind::Failed, "bad-method", String::new());
+        }
+        if let Err(secs) = self.limiter.check(peer, Instant::now()) {
+            let mut r = Self::reply(429, PageKind::TooMany, "rate-limited", String::new());
+            r.retry_after = Some(secs);
+            return r;
+        }
+        let params = match parse_query(query) {
+            Ok(p) => p,
+            Err(e) => return Self::reply(400, PageKind::Failed, "bad-request", e.describe()),
+        };
+        let detail = format!("check_id={}", params.check_id);
+        match self
+            .client
+            .patch_check(&params.check_id, &params.code)
+            .await
+        {
+            Ok(state) if state.verified() => {
+                Self::reply(200, PageKind::Complete, "verified", detail)
+            }
+            Ok(state) => Self::reply(
+                403,
+                PageKind::Failed,
+                "not-verified",
+                format!("{detail} status={:?} match={}", state.status, state.matched),
+            ),
+            Err(e @ (TruIdError::Rejected { .. } | TruIdError::RateLimited { .. })) => {
+                Self::reply(403, PageKind::Failed, "refused", format!("{detail} {e}"))
+            }
+            Err(e) => Self::reply(
+                502,
+                PageKind::Failed,
+                "provider-error",
+                format!("{detail} {e}"),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "c69bc0e6-a429-11ea-bb37-0242ac130002";
+
+    #[test]
+    fn good_query_parses() {
+        let p = parse_query(Some(&format!("check_id={ID}&code=abc123&extra=1"))).unwrap();
+        assert_eq!(p.check_id, ID);
+        assert_eq!(p.code.as_str(), "abc123");
+        assert!(!format!("{p:?}").contains("abc123"));
+    }
+
+    #[test]
+    fn hostile_queries_are_refused() {
+        use BadRequest::*;
+        let long = "a".repeat(200);
+        let cases: Vec<(String, BadRequest)> = vec![
+            (String::new(), Missing("check_id")),
+            (format!("check_id={ID}"), Missing("code")),
+            ("code=abc".into(), Missing("check_id")),
+            (
+                format!("check_id={ID}&check_id={ID}&code=a"),
+                Repeated("check_id"),
+            ),
+            (format!("check_id={ID}&code=a&code=b"), Repeated("code")),
+            ("check_id=not-hex-zzzz&code=a".into(), Malformed("check_id")),
+            (
+                "check_id=..%2F..%2Foauth2&code=a".into(),
+                Malformed("check_id"),
+            ),
+            (
+                format!("check_id={ID}&code=%3Cscript%3E"),
+                Malformed("code"),
+            ),
+            (
+                format!("check_id={ID}&code=a%22%3B%20DROP"),
+                Malformed("code"),
+            ),
+            (
+                format!("check_id={ID}&code=a%0D%0ASet-Cookie:x"),
+                Malformed("code"),
+            ),
+            (format!("check_id={ID}&code={long}"), Malformed("code")),
+            (
+                format!("check_id={}&code=a", "a".repeat(65)),
+                Malformed("check_id"),
+            ),
+            (
+                format!("check_id={ID}&code={}", "a".repeat(MAX_QUERY)),
+                TooLong,
+            ),
+            ("a=1&".repeat(20), TooLong),
+        ];
+        for (q, want) in cases {
+            assert_eq!(parse_query(Some(&q)).unwrap_err(), want, "{q}");
+        }
+        assert_eq!(parse_query(None).unwrap_err(), Missing("check_id"));
+    }
+
+    #[test]
+    fn pages_are_fixed_text() {
+        assert!(page_html(PageKind::Complete)
+            .contains("Verification complete, return to your SSH session"));
+        assert!(page_html(PageKind::Failed).contains("Verification failed"));
+        assert!(page_html(PageKind::TooMany).contains("Verification failed"));
+    }
+
+    #[test]
+    fn rate_limiter_counts_per_address_and_window() {
+        let rl = RateLimiter::new(2, Duration::from_secs(60), 3);
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(rl.check(a, t0).is_ok());
+        assert!(rl.check(a, t0).is_ok());
+        assert_eq!(rl.check(a, t0), Err(60));
+        assert!(rl.check(b, t0).is_ok(), "other addresses are not affected");
+        assert!(
+            rl.check(a, t0 + Duration::from_secs(61)).is_ok(),
+            "a new window"
+        );
+
+        // IPv6 counts per /64.
+        let x: IpAddr = "2001:db8::1".parse().unwrap();
+        let y: IpAddr = "2001:db8::2".parse().unwrap();
+        assert!(rl.check(x, t0).is_ok());
+        assert!(rl.check(y, t0).is_ok());
+        assert!(rl.check(x, t0).is_err());
+
+        // The table is bounded: a fourth active client is refused...
+        let c: IpAddr = "198.51.100.9".parse().unwrap();
+        assert!(rl.check(c, t0 + Duration::from_secs(1)).is_err());
+        // ...until old entries expire.
+        assert!(rl.check(c, t0 + Duration::from_secs(200)).is_ok());
+    }
+}

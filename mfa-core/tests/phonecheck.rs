@@ -1,0 +1,719 @@
+//! The PhoneCheck factor through the REAL engine, against the tru.ID
+//! simulator, with a scripted conversation: every provider state and
+//! failure class, the decision, the audit record, and what the simulator
+//! received.
+
+// Integration tests: helpers outside #[test] fns may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mfa_core::audit::{AuditRecord, AuditSink};
+use mfa_core::config::{UserEntry, UsersDb};
+use mfa_core::conversation::SecretAnswer;
+use mfa_core::phonecheck::callback::{CallbackService, PageKind, Reply};
+use mfa_core::phonecheck::factor::{
+    ENTER_PROMPT, MSG_BUSY, MSG_EXPIRED, MSG_NO_MATCH, MSG_OPERATOR, MSG_REFUSED, MSG_TIMEOUT,
+    SCAN_INFO,
+};
+use mfa_core::phonecheck::PhoneCheckFactor;
+use mfa_core::provider::truid::{Credentials, TruIdClient};
+use mfa_core::testing::sim::Fault;
+use mfa_core::testing::truid::{Endpoint, Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
+use mfa_core::testing::{ScriptedConversation, Step};
+use mfa_core::{AuthContext, Config, Conversation, ConversationError, Decision, Engine};
+
+const PHONE: &str = "+447700900000";
+
+#[derive(Default, Clone)]
+struct Capture(Arc<Mutex<Vec<AuditRecord>>>);
+impl AuditSink for Capture {
+    fn record(&self, r: &AuditRecord) {
+        self.0.lock().unwrap().push(r.clone());
+    }
+}
+impl Capture {
+    fn only(&self) -> AuditRecord {
+        let v = self.0.lock().unwrap();
+        assert_eq!(v.len(), 1, "exactly one audit record: {v:?}");
+        v[0].clone()
+    }
+}
+
+fn users() -> UsersDb {
+    let mut db = UsersDb::default();
+    db.users.insert(
+        "alice".into(),
+        UserEntry {
+            phone: Some(PHONE.into()),
+            ..UserEntry::default()
+        },
+    );
+    db.users.insert(
+        "bob".into(),
+        UserEntry {
+            phone: Some("447700900111".into()),
+            ..UserEntry::default()
+        },
+    );
+    db.users.insert(
+        "carol".into(),
+        UserEntry {
+            phone: Some("07700 900222".into()),
+            ..UserEntry::default()
+        },
+    );
+    db.users.insert("dave".into(), UserEntry::default());
+    db
+}
+
+fn config(sim: &TruIdSim, extra: &str, secret: &str) -> Config {
+    let src = format!(
+        r#"
+[general]
+request_timeout_secs = 1
+{extra}
+[policy]
+factors = ["phonecheck"]
+[phonecheck]
+api_base_url = "{}"
+client_id = "{SIM_CLIENT_ID}"
+client_secret = "{secret}"
+redirect_url = "http://127.0.0.1:9/complete-check"
+poll_interval_ms = 50
+"#,
+        sim.uri()
+    );
+    Config::parse(Path::new("test.toml"), &src).unwrap()
+}
+
+fn engine(sim: &TruIdSim, extra: &str, audit: &Capture) -> Engine {
+    let mut e = Engine::with_users(config(sim, extra, SIM_CLIENT_SECRET), users()).unwrap();
+    e.add_audit_sink(Box::new(audit.clone()));
+    e
+}
+
+fn callback(sim: &TruIdSim) -> CallbackService {
+    let client = TruIdClient::new(
+        &sim.uri(),
+        Credentials::new(SIM_CLIENT_ID, SIM_CLIENT_SECRET),
+        Duration::from_secs(2),
+        None,
+    )
+    .unwrap();
+    CallbackService::new(Arc::new(client))
+}
+
+/// What the phone does while the prompt is open.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PhoneDoes {
+    Nothing,
+    /// Opens the link; the operator redirects it to our callback.
+    OpensLink,
+    /// Someone else calls the callback with a made-up code.
+    ForgedCode,
+}
+
+/// A scripted conversation plus the phone: when the "press Enter" prompt
+/// comes, the phone acts first, then the person presses Enter.
+struct WithPhone<'a> {
+    script: ScriptedConversation,
+    sim: &'a TruIdSim,
+    cb: &'a CallbackService,
+    does: PhoneDoes,
+    reply: Option<Reply>,
+}
+
+impl<'a> WithPhone<'a> {
+    fn new(sim: &'a TruIdSim, cb: &'a CallbackService, does: PhoneDoes, steps: Vec<Step>) -> Self {
+        Self {
+            script: ScriptedConversation::new(steps),
+            sim,
+            cb,
+            does,
+            reply: None,
+        }
+    }
+}
+
+async fn phone_via_callback(sim: &TruIdSim, cb: &CallbackService, forged: bool) -> Reply {
+    let (id, check_url) = sim.last_check().expect("a check was created");
+    let target = sim.operator_redirect(&check_url).await.unwrap();
+    let mut query = target.query().unwrap_or("").to_owned();
+    if forged {
+        query = format!("check_id={id}&code=0123456789abcdef");
+    }
+    let peer: IpAddr = "203.0.113.5".parse().unwrap();
+    cb.handle(peer, "GET", target.path(), Some(&query)).await
+}
+
+#[async_trait]
+impl Conversation for WithPhone<'_> {
+    async fn prompt_secret(&mut self, prompt: &str) -> Result<SecretAnswer, ConversationError> {
+        self.script.prompt_secret(prompt).await
+    }
+    async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
+        if self.does != PhoneDoes::Nothing && self.reply.is_none() {
+            let forged = self.does == PhoneDoes::ForgedCode;
+            self.reply = Some(phone_via_callback(self.sim, self.cb, forged).await);
+        }
+        self.script.prompt_visible(prompt).await
+    }
+    async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
+        self.script.info(text).await
+    }
+    async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
+        self.script.error(text).await
+    }
+}
+
+fn ctx(user: &str) -> AuthContext {
+    let mut c = AuthContext::new(user, "sshd");
+    c.rhost = Some("198.51.100.4".into());
+    c
+}
+
+fn qr_and_prompt() -> Vec<Step> {
+    vec![
+        Step::InfoContaining(SCAN_INFO.into()),
+        Step::Visible(ENTER_PROMPT.into(), String::new()),
+    ]
+}
+
+fn with(mut steps: Vec<Step>, more: &[Step]) -> Vec<Step> {
+    steps.extend_from_slice(more);
+    steps
+}
+
+async fn login(
+    e: &Engine,
+    sim: &TruIdSim,
+    user: &str,
+    does: PhoneDoes,
+    steps: Vec<Step>,
+) -> (Decision, Option<Reply>) {
+    login_via(e, sim, &callback(sim), user, does, steps).await
+}
+
+async fn login_via(
+    e: &Engine,
+    sim: &TruIdSim,
+    cb: &CallbackService,
+    user: &str,
+    does: PhoneDoes,
+    steps: Vec<Step>,
+) -> (Decision, Option<Reply>) {
+    let mut conv = WithPhone::new(sim, cb, does, steps);
+    let d = e.authenticate(&ctx(user), &mut conv).await;
+    conv.script.finish();
+    (d, conv.reply)
+}
+
+fn deny_reason(d: &Decision) -> &str {
+    match d {
+        Decision::Deny { reason } => reason,
+        other => panic!("expected a deny, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn match_allows_and_the_simulator_saw_what_the_api_requires() {
+    let sim = TruIdSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "", &audit);
+    let (d, reply) = login(&e, &sim, "alice", PhoneDoes::OpensLink, qr_and_prompt()).await;
+    assert!(d.is_allow(), "{d:?}");
+    let reply = reply.unwrap();
+    assert_eq!((reply.status, reply.kind), (200, PageKind::Complete));
+    let a = audit.only();
+    assert_eq!(a.decision, "allow");
+    assert_eq!(a.reason, "phonecheck verified");
+
+    let tokens = sim.requests_to("POST", "/oauth2/v1/token");
+    assert_eq!(
+        tokens.len(),
+        2,
+        "one token for the factor (create + polls), one for the callback"
+    );
+    let basic = format!(
+        "Basic {}",
+        data_encoding::BASE64.encode(format!("{SIM_CLIENT_ID}:{SIM_CLIENT_SECRET}").as_bytes())
+    );
+    assert_eq!(tokens[0].header("authorization"), Some(basic.as_str()));
+    assert_eq!(
+        tokens[0].body_text(),
+        "grant_type=client_credentials&scope=phone_check"
+    );
+    let creates = sim.requests_to("POST", "/phone_check/v0.2/checks");
+    assert_eq!(creates.len(), 1);
+    assert!(creates[0]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Bearer sim-token-"));
+    let body: serde_json::Value = serde_json::from_slice(&creates[0].body).unwrap();
+    assert_eq!(body["phone_number"], "447700900000", "E.164 digits, no '+'");
+    assert_eq!(body["redirect_url"], "http://127.0.0.1:9/complete-check");
+    let patches = sim.requests_to("PATCH", "/phone_check/v0.2/checks/");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(
+        patches[0].header("content-type"),
+        Some("application/json-patch+json")
+    );
+    let gets = sim.requests_to("GET", "/phone_check/v0.2/checks/");
+    assert!(
+        gets.iter()
+            .any(|g| !g.path_and_query.ends_with("/redirect")),
+        "the factor polled"
+    );
+}
+
+#[tokio::test]
+async fn number_without_plus_is_accepted_and_sent_as_digits() {
+    let sim = TruIdSim::start().await.unwrap();
+    let e = engine(&sim, "", &Capture::default());
+    let (d, _) = login(&e, &sim, "bob", PhoneDoes::OpensLink, qr_and_prompt()).await;
+    assert!(d.is_allow(), "{d:?}");
+    let creates = sim.requests_to("POST", "/phone_check/v0.2/checks");
+    let body: serde_json::Value = serde_json::from_slice(&creates[0].body).unwrap();
+    assert_eq!(body["phone_number"], "447700900111");
+}
+
+#[tokio::test]
+async fn no_match_denies() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.set_scenario(Scenario::NoMatch);
+    let audit = Capture::default();
+    let e = engine(&sim, "", &audit);
+    let steps = with(
+        qr_and_prompt(),
+        &[Step::ErrorContaining(MSG_NO_MATCH.into())],
+    );
+    let (d, reply) = login(&e, &sim, "alice", PhoneDoes::OpensLink, steps).await;
+    assert!(deny_reason(&d).contains("no match"), "{d:?}");
+    assert_eq!(reply.unwrap().kind, PageKind::Failed);
+    assert_eq!(audit.only().decision, "deny");
+}
+
+#[tokio::test]
+async fn forged_callback_code_cannot_allow() {
+    let sim = TruIdSim::start().await.unwrap();
+    let e = engine(&sim, "", &Capture::default());
+    let steps = with(
+        qr_and_prompt(),
+        &[Step::ErrorContaining(MSG_NO_MATCH.into())],
+    );
+    let (d, reply) = login(&e, &sim, "alice", PhoneDoes::ForgedCode, steps).await;
+    assert!(deny_reason(&d).contains("no match"), "{d:?}");
+    assert_eq!(reply.unwrap().status, 403);
+}
+
+#[tokio::test]
+async fn expired_check_denies() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.set_scenario(Scenario::Expire);
+    let e = engine(&sim, "", &Capture::default());
+    let steps = with(
+        qr_and_prompt(),
+        &[Step::ErrorContaining(MSG_EXPIRED.into())],
+    );
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("expired"), "{d:?}");
+    // The phone arriving late gets nowhere, and even the right code cannot
+    // complete the check any more.
+    let (id, url) = sim.last_check().unwrap();
+    assert!(sim
+        .operator_redirect(&url)
+        .await
+        .unwrap_err()
+        .contains("410"));
+    let q = format!("check_id={id}&code={}", sim.code_of(&id).unwrap());
+    let peer: IpAddr = "203.0.113.5".parse().unwrap();
+    let late = callback(&sim)
+        .handle(peer, "GET", "/complete-check", Some(&q))
+        .await;
+    assert_eq!((late.status, late.kind), (403, PageKind::Failed));
+}
+
+#[tokio::test]
+async fn operator_error_denies_with_its_code() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.set_scenario(Scenario::OperatorError);
+    let audit = Capture::default();
+    let e = engine(&sim, "", &audit);
+    let steps = with(
+        qr_and_prompt(),
+        &[Step::ErrorContaining(MSG_OPERATOR.into())],
+    );
+    let (d, reply) = login(&e, &sim, "alice", PhoneDoes::OpensLink, steps).await;
+    assert!(
+        deny_reason(&d).contains("mno_redirect_unsupported"),
+        "{d:?}"
+    );
+    let reply = reply.unwrap();
+    assert_eq!(
+        (reply.status, reply.outcome),
+        (400, "bad-request"),
+        "no code in the redirect"
+    );
+    assert!(audit.only().reason.contains("operator error"));
+}
+
+#[tokio::test]
+async fn create_refusals_deny_without_showing_a_qr_code() {
+    for status in [400u16, 409, 412] {
+        let sim = TruIdSim::start().await.unwrap();
+        sim.fail(Endpoint::Create, Fault::Status(status));
+        let e = engine(&sim, "", &Capture::default());
+        let steps = vec![Step::ErrorContaining(MSG_REFUSED.into())];
+        let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+        assert!(deny_reason(&d).contains(&format!("HTTP {status}")), "{d:?}");
+    }
+}
+
+#[tokio::test]
+async fn create_429_waits_retry_after_then_succeeds() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.fail_times(
+        Endpoint::Create,
+        Fault::RateLimited {
+            retry_after: "1".into(),
+        },
+        1,
+    );
+    let e = engine(&sim, "", &Capture::default());
+    let started = std::time::Instant::now();
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::OpensLink, qr_and_prompt()).await;
+    assert!(d.is_allow(), "{d:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert_eq!(sim.requests_to("POST", "/phone_check/v0.2/checks").len(), 2);
+}
+
+#[tokio::test]
+async fn create_429_past_the_deadline_denies_at_once_and_never_fails_open() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.fail(
+        Endpoint::Create,
+        Fault::RateLimited {
+            retry_after: "3600".into(),
+        },
+    );
+    let e = engine(&sim, "failmode = \"safe\"", &Capture::default());
+    let steps = vec![Step::ErrorContaining(MSG_BUSY.into())];
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("429"), "{d:?}");
+}
+
+#[tokio::test]
+async fn wrong_credentials_401_on_token_deny_even_with_failmode_safe() {
+    let sim = TruIdSim::start().await.unwrap();
+    let audit = Capture::default();
+    let mut e = Engine::with_users(
+        config(&sim, "failmode = \"safe\"", "not-the-secret"),
+        users(),
+    )
+    .unwrap();
+    e.add_audit_sink(Box::new(audit.clone()));
+    let steps = vec![Step::ErrorContaining("contact your administrator".into())];
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("refused the credentials"), "{d:?}");
+    assert!(sim.requests_to("POST", "/phone_check").is_empty());
+    let a = audit.only();
+    assert!(
+        !a.reason.contains("not-the-secret"),
+        "secret in the audit: {a:?}"
+    );
+}
+
+/// Unreachable/5xx/timeout/garbage before anything was shown: failmode.
+#[tokio::test]
+async fn provider_unavailable_follows_failmode() {
+    let faults = [
+        (Endpoint::Token, Fault::Status(503)),
+        (Endpoint::Create, Fault::Status(500)),
+        (Endpoint::Create, Fault::Malformed),
+        (Endpoint::Create, Fault::Slow(Duration::from_secs(3))),
+    ];
+    for (ep, fault) in faults {
+        let sim = TruIdSim::start().await.unwrap();
+        sim.fail(ep, fault.clone());
+        let audit = Capture::default();
+        let e = engine(&sim, "", &audit);
+        let steps = vec![Step::ErrorContaining("cannot be reached".into())];
+        let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+        assert!(
+            deny_reason(&d).contains("failmode=secure"),
+            "{fault:?}: {d:?}"
+        );
+
+        let audit = Capture::default();
+        let e = engine(&sim, "failmode = \"safe\"", &audit);
+        let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, vec![]).await;
+        assert_eq!(
+            d,
+            Decision::Allow {
+                factor: None,
+                fail_open: true
+            },
+            "{fault:?}"
+        );
+        assert_eq!(audit.only().decision, "allow-failmode");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_provider_is_unavailable() {
+    // A port nobody listens on: connection refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let sim = TruIdSim::start().await.unwrap();
+    let src = config(&sim, "", SIM_CLIENT_SECRET);
+    let mut cfg = src.clone();
+    let pc = cfg.phonecheck.as_mut().unwrap();
+    *pc.api_base_url.get_mut() = format!("http://127.0.0.1:{port}");
+    let e = Engine::with_users(cfg, users()).unwrap();
+    let steps = vec![Step::ErrorContaining("cannot be reached".into())];
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("cannot connect"), "{d:?}");
+}
+
+#[tokio::test]
+async fn polling_survives_429_and_transient_5xx() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.fail_times(
+        Endpoint::Get,
+        Fault::RateLimited {
+            retry_after: "1".into(),
+        },
+        1,
+    );
+    let e = engine(&sim, "", &Capture::default());
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::OpensLink, qr_and_prompt()).await;
+    assert!(d.is_allow(), "{d:?}");
+
+    let sim = TruIdSim::start().await.unwrap();
+    sim.fail_times(Endpoint::Get, Fault::Status(502), 3);
+    let e = engine(&sim, "", &Capture::default());
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::OpensLink, qr_and_prompt()).await;
+    assert!(d.is_allow(), "{d:?}");
+    let polls = sim
+        .requests_to("GET", "/phone_check/v0.2/checks/")
+        .into_iter()
+        .filter(|r| !r.path_and_query.ends_with("/redirect"))
+        .count();
+    assert!(polls >= 4, "three failed polls, then the good one: {polls}");
+}
+
+/// The phone never opens the link: the hard deadline denies; polling
+/// errors after the QR was shown never fail open.
+#[tokio::test]
+async fn deadline_is_min_of_ttl_and_login_timeout_and_never_fails_open() {
+    // ttl shorter than the login timeout.
+    let sim = TruIdSim::start().await.unwrap();
+    sim.set_check_ttl(1);
+    sim.fail(Endpoint::Get, Fault::Status(503));
+    let e = engine(&sim, "failmode = \"safe\"", &Capture::default());
+    let started = std::time::Instant::now();
+    let steps = with(
+        qr_and_prompt(),
+        &[Step::ErrorContaining(MSG_TIMEOUT.into())],
+    );
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("timed out"), "{d:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // Login timeout shorter than the ttl (120 s in the simulator).
+    let sim = TruIdSim::start().await.unwrap();
+    let client = TruIdClient::new(
+        &sim.uri(),
+        Credentials::new(SIM_CLIENT_ID, SIM_CLIENT_SECRET),
+        Duration::from_secs(1),
+        None,
+    )
+    .unwrap();
+    let factor = PhoneCheckFactor::new(
+        Arc::new(client),
+        Arc::new(users()),
+        "http://127.0.0.1:9/complete-check",
+        Duration::from_millis(50),
+        Duration::from_secs(3),
+    );
+    let e = Engine::with_factors(
+        config(&sim, "", SIM_CLIENT_SECRET),
+        users(),
+        vec![Arc::new(factor)],
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let steps = with(
+        qr_and_prompt(),
+        &[Step::ErrorContaining(MSG_TIMEOUT.into())],
+    );
+    let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("timed out"), "{d:?}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn token_is_cached_across_logins_and_refetched_when_revoked() {
+    let sim = TruIdSim::start().await.unwrap();
+    let cb = callback(&sim);
+    let e = engine(&sim, "", &Capture::default());
+    for _ in 0..2 {
+        let (d, _) = login_via(
+            &e,
+            &sim,
+            &cb,
+            "alice",
+            PhoneDoes::OpensLink,
+            qr_and_prompt(),
+        )
+        .await;
+        assert!(d.is_allow(), "{d:?}");
+    }
+    assert_eq!(
+        sim.requests_to("POST", "/oauth2/v1/token").len(),
+        2,
+        "factor + callback, each once"
+    );
+    sim.revoke_tokens();
+    let (d, _) = login_via(
+        &e,
+        &sim,
+        &cb,
+        "alice",
+        PhoneDoes::OpensLink,
+        qr_and_prompt(),
+    )
+    .await;
+    assert!(d.is_allow(), "a revoked token is replaced: {d:?}");
+    assert_eq!(sim.requests_to("POST", "/oauth2/v1/token").len(), 4);
+}
+
+#[tokio::test]
+async fn short_lived_tokens_are_refreshed_before_expiry() {
+    let sim = TruIdSim::start().await.unwrap();
+    sim.set_token_ttl(2); // refreshed after 1 s (half-life for short tokens)
+    let cb = callback(&sim);
+    let e = engine(&sim, "", &Capture::default());
+    let (d, _) = login_via(
+        &e,
+        &sim,
+        &cb,
+        "alice",
+        PhoneDoes::OpensLink,
+        qr_and_prompt(),
+    )
+    .await;
+    assert!(d.is_allow());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (d, _) = login_via(
+        &e,
+        &sim,
+        &cb,
+        "alice",
+        PhoneDoes::OpensLink,
+        qr_and_prompt(),
+    )
+    .await;
+    assert!(d.is_allow(), "{d:?}");
+    let creates = sim.requests_to("POST", "/phone_check/v0.2/checks");
+    assert_ne!(
+        creates[0].header("authorization"),
+        creates[1].header("authorization"),
+        "a new token for the second login"
+    );
+}
+
+/// No number, unknown user, or a name that only looks like an enrolled
+/// one: not enrolled, the same prompts as an enrolled user, then deny;
+/// the provider is never contacted.
+#[tokio::test]
+async fn unenrolled_users_see_the_same_prompts_and_nothing_is_sent() {
+    let sim = TruIdSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "", &audit);
+    for user in [
+        "dave",
+        "mallory",
+        "Alice",
+        "alice ",
+        "alice\n",
+        "ali.*",
+        "user=alice:",
+    ] {
+        let (d, _) = login(&e, &sim, user, PhoneDoes::Nothing, qr_and_prompt()).await;
+        assert_eq!(deny_reason(&d), "not enrolled", "{user:?}");
+    }
+    assert!(
+        sim.requests().is_empty(),
+        "the decoy never talks to the provider"
+    );
+    assert_eq!(audit.0.lock().unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn malformed_number_in_the_users_file_is_refused() {
+    let sim = TruIdSim::start().await.unwrap();
+    let e = engine(&sim, "", &Capture::default());
+    let steps = vec![Step::ErrorContaining("contact your administrator".into())];
+    let (d, _) = login(&e, &sim, "carol", PhoneDoes::Nothing, steps).await;
+    assert!(deny_reason(&d).contains("phone of this user"), "{d:?}");
+    assert!(sim.requests().is_empty());
+}
+
+/// A conversation that can wait asynchronously (the person never presses
+/// Enter): polling runs while the prompt is open and the login completes
+/// as soon as the phone does.
+struct NeverEnter {
+    infos: Vec<String>,
+}
+
+#[async_trait]
+impl Conversation for NeverEnter {
+    async fn prompt_secret(&mut self, _: &str) -> Result<SecretAnswer, ConversationError> {
+        std::future::pending().await
+    }
+    async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
+        assert_eq!(prompt, ENTER_PROMPT);
+        std::future::pending().await
+    }
+    async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
+        self.infos.push(text.to_owned());
+        Ok(())
+    }
+    async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
+        panic!("unexpected error message {text}")
+    }
+}
+
+#[tokio::test]
+async fn polling_runs_while_the_prompt_is_open() {
+    let sim = Arc::new(TruIdSim::start().await.unwrap());
+    let e = engine(&sim, "", &Capture::default());
+    let phone_sim = Arc::clone(&sim);
+    let phone = tokio::spawn(async move {
+        let cb = callback(&phone_sim);
+        while phone_sim.last_check().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        phone_via_callback(&phone_sim, &cb, false).await
+    });
+    let mut conv = NeverEnter { infos: vec![] };
+    let d = e.authenticate(&ctx("alice"), &mut conv).await;
+    assert!(d.is_allow(), "{d:?}");
+    assert_eq!(phone.await.unwrap().kind, PageKind::Complete);
+    assert!(conv.infos[0].starts_with(SCAN_INFO));
+    assert!(conv.infos[0].contains("Or open on the phone: http://127.0.0.1:"));
+}
