@@ -5,9 +5,11 @@
 //! `[general] audit_log` appends JSON lines to a file. Records never hold a
 //! secret: no codes, no tokens.
 
+use std::future::Future;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -26,6 +28,10 @@ pub struct AuditRecord {
     /// `allow`, `allow-failmode`, `deny` or `ignore`.
     pub decision: &'static str,
     pub reason: String,
+    /// The public session tag a factor showed the person (webhook), so the
+    /// record can be matched with the channel message. Never a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl AuditRecord {
@@ -33,8 +39,13 @@ impl AuditRecord {
     /// cannot forge a second line.
     pub fn to_line(&self) -> String {
         let factors: Vec<&str> = self.factors.iter().map(|f| f.as_str()).collect();
+        let session = self
+            .session
+            .as_deref()
+            .map(|s| format!(" session=\"{}\"", for_log(s)))
+            .unwrap_or_default();
         format!(
-            "mfa: decision={} user=\"{}\" rhost=\"{}\" service=\"{}\" factors={} reason=\"{}\"",
+            "mfa: decision={} user=\"{}\" rhost=\"{}\" service=\"{}\" factors={} reason=\"{}\"{session}",
             self.decision,
             for_log(&self.user),
             for_log(self.rhost.as_deref().unwrap_or("")),
@@ -47,6 +58,36 @@ impl AuditRecord {
             for_log(&self.reason),
         )
     }
+}
+
+tokio::task_local! {
+    /// Details a factor adds to the audit record of the login the engine is
+    /// running. Task-local so that factors need no extra parameter and
+    /// concurrent logins never see each other's notes.
+    static NOTES: Notes;
+}
+
+#[derive(Debug, Clone, Default)]
+struct Notes(Arc<Mutex<Option<String>>>);
+
+/// Record the public session tag of the current login for its audit record.
+/// Outside [`with_notes`] (a factor called directly in a test) it does
+/// nothing.
+pub fn note_session(tag: &str) {
+    let _ = NOTES.try_with(|n| {
+        if let Ok(mut slot) = n.0.lock() {
+            *slot = Some(tag.to_owned());
+        }
+    });
+}
+
+/// Run `f` collecting what factors note; returns its output and the
+/// session tag noted, if any.
+pub async fn with_notes<F: Future>(f: F) -> (F::Output, Option<String>) {
+    let notes = Notes::default();
+    let out = NOTES.scope(notes.clone(), f).await;
+    let session = notes.0.lock().ok().and_then(|s| s.clone());
+    (out, session)
 }
 
 pub trait AuditSink: Send + Sync {
@@ -66,6 +107,7 @@ impl AuditSink for TracingAudit {
             rhost = %for_log(r.rhost.as_deref().unwrap_or("")),
             service = %for_log(&r.service),
             reason = %for_log(&r.reason),
+            session = %for_log(r.session.as_deref().unwrap_or("")),
             "authentication {}", r.decision
         );
     }
@@ -165,6 +207,7 @@ mod tests {
             factors: vec![FactorKind::Totp],
             decision: "deny",
             reason: "wrong code".into(),
+            session: None,
         }
     }
 

@@ -162,7 +162,12 @@ impl Engine {
     pub async fn authenticate(&self, ctx: &AuthContext, conv: &mut dyn Conversation) -> Decision {
         let limit = Duration::from_secs(*self.config.general.login_timeout_secs.get_ref());
         let mut ran = Vec::new();
-        let decision = match tokio::time::timeout(limit, self.decide(ctx, conv, &mut ran)).await {
+        let (decided, session) = crate::audit::with_notes(tokio::time::timeout(
+            limit,
+            self.decide(ctx, conv, &mut ran),
+        ))
+        .await;
+        let decision = match decided {
             Ok(d) => d,
             Err(_) => {
                 let _ = conv.error("Authentication timed out.").await;
@@ -171,11 +176,17 @@ impl Engine {
                 }
             }
         };
-        self.write_audit(ctx, &ran, &decision);
+        self.write_audit(ctx, &ran, &decision, session);
         decision
     }
 
-    fn write_audit(&self, ctx: &AuthContext, ran: &[FactorKind], decision: &Decision) {
+    fn write_audit(
+        &self,
+        ctx: &AuthContext,
+        ran: &[FactorKind],
+        decision: &Decision,
+        session: Option<String>,
+    ) {
         let reason = match decision {
             Decision::Allow { factor, fail_open } => match (factor, fail_open) {
                 (_, true) => "provider unavailable; failmode=safe".to_owned(),
@@ -193,6 +204,7 @@ impl Engine {
             factors: ran.to_vec(),
             decision: decision.audit_name(),
             reason,
+            session,
         };
         for sink in &self.audit {
             sink.record(&record);
