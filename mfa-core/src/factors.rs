@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError, UsersDb};
 use crate::factor::{Factor, FactorKind};
 use crate::phonecheck::PhoneCheckFactor;
 use crate::totp::TotpFactor;
+use crate::webhook::WebhookFactor;
 
 /// Build the implementation of `kind` from `config` and the users file.
 pub fn build(
@@ -24,7 +25,8 @@ pub fn build(
     match kind {
         FactorKind::Totp => Ok(Arc::new(TotpFactor::new(config.totp.clone()))),
         FactorKind::Phonecheck => Ok(Arc::new(PhoneCheckFactor::from_config(config, users)?)),
-        FactorKind::Webhook | FactorKind::Push => Err(ConfigError {
+        FactorKind::Webhook => Ok(Arc::new(WebhookFactor::from_config(config)?)),
+        FactorKind::Push => Err(ConfigError {
             file,
             line: None,
             key: Some("policy.factors".into()),

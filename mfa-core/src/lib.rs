@@ -20,6 +20,7 @@ pub mod provider;
 pub mod qr;
 pub mod sanitize;
 pub mod totp;
+pub mod webhook;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -4,3 +4,4 @@
 
 pub mod http;
 pub mod truid;
+pub mod webhook;
