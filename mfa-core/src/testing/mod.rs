@@ -6,5 +6,6 @@ mod scripted;
 pub mod sim;
 pub mod sshd;
 pub mod truid;
+pub mod webhook_sink;
 
 pub use scripted::{ScriptedConversation, Step};
