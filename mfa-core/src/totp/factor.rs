@@ -9,6 +9,7 @@ use crate::config::TotpSettings;
 use crate::context::AuthContext;
 use crate::conversation::Conversation;
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
+use crate::fsid;
 
 use super::store::{self, StoreError, StorePolicy};
 use super::verify::{verify, Accepted, Rejected, VerifyOptions};
@@ -64,6 +65,35 @@ impl TotpFactor {
             allow_readonly: self.settings.allow_readonly,
         })
     }
+
+    /// Whose filesystem identity touches the state file: the `user=`
+    /// account if set, else the person logging in (as
+    /// pam_google_authenticator does).
+    pub fn file_identity(
+        &self,
+        ctx: &AuthContext,
+        account: &Account,
+    ) -> Result<(u32, u32), FactorError> {
+        match &self.settings.user {
+            Some(name) => ctx
+                .accounts
+                .lookup(name)
+                .map(|a| (a.uid, a.gid))
+                .ok_or_else(|| FactorError::Config(format!("totp.user: no such user '{name}'"))),
+            None => Ok((account.uid, account.gid)),
+        }
+    }
+}
+
+/// Run synchronous state-file access `f` as `id`. The guard never lives
+/// across an `.await` (setfsuid is per thread).
+fn as_identity<R>(
+    id: (u32, u32),
+    f: impl FnOnce() -> Result<R, StoreError>,
+) -> Result<R, FactorError> {
+    fsid::with_identity(id.0, id.1, f)
+        .map_err(|e| FactorError::State(e.to_string()))?
+        .map_err(state_error)
 }
 
 /// Expand `~` (leading), `${HOME}` and `${USER}` in a secret path template.
@@ -97,13 +127,14 @@ impl Factor for TotpFactor {
             return Ok(Outcome::NotEnrolled);
         };
         let path = self.secret_path(&account);
-        if !store::exists(&path) {
+        let id = self.file_identity(ctx, &account)?;
+        if !as_identity(id, || Ok(store::exists(&path)))? {
             return Ok(Outcome::NotEnrolled);
         }
         let policy = self.store_policy(ctx, &account)?;
         // Check the file before asking for anything: a broken file is an
         // administrator's problem, not a reason to collect a code.
-        store::read(&path, &policy).map_err(state_error)?;
+        as_identity(id, || store::read(&path, &policy))?;
 
         let code = if self.settings.echo_verification_code {
             zeroize::Zeroizing::new(conv.prompt_visible(self.prompt()).await?)
@@ -115,11 +146,12 @@ impl Factor for TotpFactor {
             no_increment_hotp: self.settings.no_increment_hotp,
         };
         let now = ctx.now();
-        let verdict = store::update(&path, &policy, |state| {
-            let v = verify(state, &code, now, opts);
-            (v.result, v.changed)
-        })
-        .map_err(state_error)?;
+        let verdict = as_identity(id, || {
+            store::update(&path, &policy, |state| {
+                let v = verify(state, &code, now, opts);
+                (v.result, v.changed)
+            })
+        })?;
         match verdict {
             Ok(Accepted::Code) => Ok(Outcome::Allow),
             Ok(Accepted::ScratchCode) => {

@@ -256,9 +256,11 @@ fn write_atomic(
         .map_err(fail)?;
     tmp.write_all(state.serialize().as_bytes()).map_err(fail)?;
     let file = tmp.as_file();
-    if original.uid() != nix::unistd::geteuid().as_raw()
-        || original.gid() != nix::unistd::getegid().as_raw()
-    {
+    // Compare with what the temp file really got, not with the effective
+    // ids: under a switched filesystem identity (fsid) the file is already
+    // created as the user, and a needless chown would fail without CAP_CHOWN.
+    let made = file.metadata().map_err(fail)?;
+    if made.uid() != original.uid() || made.gid() != original.gid() {
         std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
             .map_err(fail)?;
     }
