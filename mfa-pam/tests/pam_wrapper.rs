@@ -1,0 +1,456 @@
+//! The built `libpam_mfa.so` loaded by real libpam (through pam_wrapper,
+//! which lets a test own the service files) and driven by pamtester, which
+//! answers the module's prompts from stdin.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+
+use common::*;
+
+const AUTH_FAILURE: &str = "Authentication failure";
+const SERVICE_ERROR: &str = "Error in service module";
+const SUCCESS: &str = "successfully authenticated";
+const PROMPT: &str = "Verification code: ";
+
+fn setup(prefix: &str) -> Option<(TestUser, Services)> {
+    if !prerequisites() {
+        return None;
+    }
+    let user = TestUser::create(prefix);
+    user.enrol();
+    Some((user, Services::new()))
+}
+
+#[test]
+fn drop_in_line_accepts_the_right_code_and_refuses_its_reuse() {
+    let Some((user, svc)) = setup("pwok") else {
+        return;
+    };
+    // Exactly a pam_google_authenticator line with the module swapped.
+    svc.add("s", &[mfa_line("required", "")]);
+    let code = code(SECRET);
+    let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{code}\n"));
+    assert!(r.ok && r.out.contains(SUCCESS), "{r:?}");
+    assert_eq!(r.prompts(PROMPT), 1, "{r:?}");
+    // Updated in place under the user's identity: still the user's, 0600.
+    let meta = std::fs::metadata(user.home.join(".google_authenticator")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (user.uid, 0o600));
+
+    let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{code}\n"));
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert!(r.out.contains("already used"), "{r:?}");
+    // The audit record went to syslog (pam_wrapper does not capture
+    // /dev/log datagrams), the decision to pamtester: nothing leaks the code.
+    assert!(!r.out.contains(&code[..]), "code echoed: {r:?}");
+}
+
+#[test]
+fn wrong_code_and_garbage_are_refused() {
+    let Some((user, svc)) = setup("pwwr") else {
+        return;
+    };
+    svc.add("s", &[mfa_line("required", "")]);
+    for answer in [
+        wrong_code(SECRET),
+        "abcdef".into(),
+        "".into(),
+        "1".repeat(300),
+    ] {
+        let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{answer}\n"));
+        assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{answer:?}: {r:?}");
+    }
+    // Hanging up at the prompt (EOF) is a failure too.
+    let r = svc.pamtester("s", &user.name, &["authenticate"], "");
+    assert!(!r.ok, "{r:?}");
+}
+
+#[test]
+fn scratch_code_works_once() {
+    let Some((user, svc)) = setup("pwsc") else {
+        return;
+    };
+    svc.add("s", &[mfa_line("required", "")]);
+    let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{SCRATCH}\n"));
+    assert!(r.ok, "{r:?}");
+    let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{SCRATCH}\n"));
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    let left = std::fs::read_to_string(user.home.join(".google_authenticator")).unwrap();
+    assert!(!left.contains(SCRATCH), "scratch code removed");
+}
+
+#[test]
+fn missing_file_denies_after_a_prompt_unless_nullok() {
+    let Some((user, svc)) = setup("pwnf") else {
+        return;
+    };
+    std::fs::remove_file(user.home.join(".google_authenticator")).unwrap();
+    // Without nullok: prompted like an enrolled user (no account probing),
+    // then refused.
+    svc.add("plain", &[mfa_line("required", "")]);
+    let r = svc.pamtester("plain", &user.name, &["authenticate"], "123456\n");
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert_eq!(r.prompts(PROMPT), 1, "{r:?}");
+
+    // With nullok: PAM_IGNORE, never PAM_SUCCESS. Alone in the stack that
+    // cannot log anyone in...
+    svc.add("alone", &[mfa_line("required", "nullok")]);
+    let r = svc.pamtester("alone", &user.name, &["authenticate"], "");
+    assert!(!r.ok, "PAM_IGNORE must not be a success: {r:?}");
+    assert_eq!(r.prompts(PROMPT), 0, "{r:?}");
+    // ...and with another module saying yes, the login goes through.
+    svc.add(
+        "permit",
+        &[
+            mfa_line("required", "nullok"),
+            format!("required {PAM_PERMIT}"),
+        ],
+    );
+    let r = svc.pamtester("permit", &user.name, &["authenticate"], "");
+    assert!(r.ok, "{r:?}");
+    // The same for an account that does not exist at all.
+    let r = svc.pamtester("permit", "no-such-user-mfa", &["authenticate"], "");
+    assert!(r.ok, "{r:?}");
+    let r = svc.pamtester("plain", "no-such-user-mfa", &["authenticate"], "123456\n");
+    assert!(!r.ok && r.prompts(PROMPT) == 1, "{r:?}");
+
+    // nullok does not excuse a file that exists but is unusable.
+    user.write_file(".google_authenticator", &state_file(), 0o644);
+    let r = svc.pamtester("permit", &user.name, &["authenticate"], "");
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+}
+
+#[test]
+fn forward_pass_asks_once_and_hands_the_password_to_pam_unix() {
+    let Some((user, svc)) = setup("pwfp") else {
+        return;
+    };
+    user.set_password("correct horse");
+    svc.add(
+        "s",
+        &[
+            mfa_line("required", "forward_pass"),
+            format!("required {PAM_UNIX} use_first_pass"),
+        ],
+    );
+    let code = code(SECRET);
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("correct horse{code}\n"),
+    );
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.prompts("Password & verification code: "), 1, "{r:?}");
+    assert_eq!(r.prompts("Password:"), 0, "pam_unix did not prompt: {r:?}");
+
+    let other = wrong_code(SECRET);
+    for answer in [
+        format!("wrong horse{other}"),
+        format!("correct horse{other}"),
+    ] {
+        let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{answer}\n"));
+        assert!(!r.ok, "{answer}: {r:?}");
+    }
+}
+
+#[test]
+fn use_first_pass_takes_the_code_from_the_stacked_password_and_never_prompts() {
+    let Some((user, svc)) = setup("pwuf") else {
+        return;
+    };
+    user.set_password("s3cret");
+    // pam_set_items puts $PAM_AUTHTOK into the item, like a module that
+    // collected "password+code" before us.
+    svc.add(
+        "s",
+        &[
+            format!("required {PAM_SET_ITEMS}"),
+            mfa_line("required", "use_first_pass"),
+            format!("required {PAM_UNIX} use_first_pass"),
+        ],
+    );
+    let tok = format!("s3cret{}", code(SECRET));
+    let r = svc.pamtester_env(
+        "s",
+        &user.name,
+        &["authenticate"],
+        "",
+        &[("PAM_AUTHTOK", &tok)],
+    );
+    assert!(r.ok, "code consumed, bare password forwarded: {r:?}");
+    assert_eq!(r.prompts(PROMPT), 0, "{r:?}");
+
+    // No code in the password: refused without a prompt.
+    let r = svc.pamtester_env(
+        "s",
+        &user.name,
+        &["authenticate"],
+        "123456\n",
+        &[("PAM_AUTHTOK", "s3cret")],
+    );
+    assert!(!r.ok && r.prompts(PROMPT) == 0, "{r:?}");
+}
+
+#[test]
+fn try_first_pass_uses_the_stacked_password_or_prompts() {
+    let Some((user, svc)) = setup("pwtf") else {
+        return;
+    };
+    user.set_password("pw");
+    // pam_unix prompts for the password; our module then finds no code in
+    // it and prompts for one.
+    svc.add(
+        "unix-first",
+        &[
+            format!("required {PAM_UNIX}"),
+            mfa_line("required", "try_first_pass"),
+        ],
+    );
+    let r = svc.pamtester(
+        "unix-first",
+        &user.name,
+        &["authenticate"],
+        &format!("pw\n{}\n", code(SECRET)),
+    );
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.prompts(PROMPT), 1, "{r:?}");
+
+    // A password that carries the code: no prompt at all.
+    let svc2 = Services::new();
+    svc2.add(
+        "s",
+        &[
+            format!("required {PAM_SET_ITEMS}"),
+            mfa_line("required", "try_first_pass"),
+            format!("required {PAM_UNIX} use_first_pass"),
+        ],
+    );
+    let user2 = TestUser::create("pwtg");
+    user2.enrol();
+    user2.set_password("pw");
+    let tok = format!("pw{}", code(SECRET));
+    let r = svc2.pamtester_env(
+        "s",
+        &user2.name,
+        &["authenticate"],
+        "",
+        &[("PAM_AUTHTOK", &tok)],
+    );
+    assert!(r.ok && r.prompts(PROMPT) == 0, "{r:?}");
+}
+
+#[test]
+fn unknown_or_malformed_argument_is_a_logged_service_error() {
+    let Some((user, svc)) = setup("pwua") else {
+        return;
+    };
+    for (args, logged) in [
+        ("nulok", "unknown module argument 'nulok'"),
+        ("grace_period=soon", "module argument 'grace_period'"),
+        ("factor=sms", "unknown factor 'sms'"),
+        ("forward_pass use_first_pass", "conflicts"),
+    ] {
+        svc.add(
+            "s",
+            &[mfa_line("required", args), format!("required {PAM_PERMIT}")],
+        );
+        let r = svc.pamtester(
+            "s",
+            &user.name,
+            &["authenticate"],
+            &format!("{}\n", code(SECRET)),
+        );
+        assert!(!r.ok && r.out.contains(SERVICE_ERROR), "{args}: {r:?}");
+        assert!(r.out.contains(logged), "{args}: not logged: {r:?}");
+        assert_eq!(r.prompts(PROMPT), 0, "{args}: {r:?}");
+    }
+}
+
+#[test]
+fn unreadable_or_invalid_config_is_a_service_error() {
+    let Some((user, svc)) = setup("pwcf") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let invalid = d.path().join("invalid.toml");
+    std::fs::write(&invalid, "[general]\nfailmode = \"open\"\n").unwrap();
+    let world = d.path().join("world.toml");
+    std::fs::write(
+        &world,
+        "[push]\nikey = \"DIXXXXXXXXXXXXXXXXXX\"\nskey = \"s\"\nhost = \"api-x.duosecurity.com\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for (path, logged) in [
+        (d.path().join("absent.toml"), "absent.toml".to_owned()),
+        (d.path().to_owned(), d.path().display().to_string()),
+        (invalid.clone(), format!("{}", invalid.display())),
+        (world.clone(), format!("{}", world.display())),
+    ] {
+        svc.add(
+            "s",
+            &[
+                mfa_line("required", &format!("config={}", path.display())),
+                format!("required {PAM_PERMIT}"),
+            ],
+        );
+        let r = svc.pamtester(
+            "s",
+            &user.name,
+            &["authenticate"],
+            &format!("{}\n", code(SECRET)),
+        );
+        assert!(!r.ok && r.out.contains(SERVICE_ERROR), "{path:?}: {r:?}");
+        assert!(
+            r.out.contains(&logged),
+            "{path:?}: error must name the file: {r:?}"
+        );
+    }
+    // A valid config file works.
+    let good = d.path().join("good.toml");
+    std::fs::write(&good, "[totp]\nallowed_perm = \"0600\"\n").unwrap();
+    svc.add(
+        "s",
+        &[mfa_line("required", &format!("config={}", good.display()))],
+    );
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok, "{r:?}");
+}
+
+#[test]
+fn state_file_is_touched_with_the_users_identity() {
+    let Some((user, svc)) = setup("pwid") else {
+        return;
+    };
+    // The file sits in a directory only root may write. As root the update
+    // (temp file + rename) would succeed; as the user it cannot, so the
+    // module must refuse rather than accept a code it could not record.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = d.path().join("ga");
+    std::fs::write(&f, state_file()).unwrap();
+    std::os::unix::fs::chown(&f, Some(user.uid), Some(user.gid)).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    svc.add(
+        "s",
+        &[mfa_line("required", &format!("secret={}", f.display()))],
+    );
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        state_file(),
+        "unchanged"
+    );
+
+    // Given the directory, the same login works and the file stays the user's.
+    std::os::unix::fs::chown(d.path(), Some(user.uid), Some(user.gid)).unwrap();
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok, "{r:?}");
+    assert_eq!(std::fs::metadata(&f).unwrap().uid(), user.uid);
+}
+
+#[test]
+fn secret_path_templates_and_prompt_option() {
+    let Some((user, svc)) = setup("pwtp") else {
+        return;
+    };
+    let f = user.write_file("ga-file", &state_file(), 0o400);
+    svc.add(
+        "s",
+        &[mfa_line(
+            "required",
+            "secret=${HOME}/ga-file [authtok_prompt=Your token please: ] allowed_perm=0400",
+        )],
+    );
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok, "{r:?}");
+    assert!(r.out.contains("Your token please: "), "{r:?}");
+    assert!(f.exists());
+}
+
+#[test]
+fn setcred_succeeds_after_authentication() {
+    let Some((user, svc)) = setup("pwcr") else {
+        return;
+    };
+    svc.add("s", &[mfa_line("required", "")]);
+    std::fs::write(
+        svc.dir.path().join("s"),
+        format!(
+            "auth required {m}\naccount required {PAM_PERMIT}\n",
+            m = module().display()
+        ),
+    )
+    .unwrap();
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate", "setcred"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.out.contains("credential info has successfully been set"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn built_module_is_nodelete_and_links_no_openssl() {
+    if !require(which("readelf"), "readelf (binutils)") {
+        return;
+    }
+    let so = module();
+    let o = Command::new("readelf")
+        .arg("-dW")
+        .arg(&so)
+        .output()
+        .unwrap();
+    let dynamic = String::from_utf8_lossy(&o.stdout);
+    let flags1 = dynamic
+        .lines()
+        .find(|l| l.contains("(FLAGS_1)"))
+        .unwrap_or_default();
+    assert!(flags1.contains("NODELETE"), "{dynamic}");
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(needed.iter().any(|l| l.contains("libpam.so")), "{needed:?}");
+    for bad in ["libssl", "libcrypto", "libgnutls"] {
+        assert!(
+            !needed.iter().any(|l| l.contains(bad)),
+            "{bad} linked: {needed:?}"
+        );
+    }
+    let o = Command::new("readelf")
+        .arg("--dyn-syms")
+        .arg("-W")
+        .arg(&so)
+        .output()
+        .unwrap();
+    let syms = String::from_utf8_lossy(&o.stdout);
+    for entry in ["pam_sm_authenticate", "pam_sm_setcred"] {
+        assert!(syms.contains(entry), "{entry} not exported");
+    }
+}
