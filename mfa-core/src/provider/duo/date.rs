@@ -1,0 +1,162 @@
+//! Dates as the Duo API wants them: RFC 2822 (`Tue, 21 Aug 2012 17:29:18
+//! +0000`) in the `Date` header and in the signed canonical string, and the
+//! two forms of `Retry-After` (seconds, or an HTTP date).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Format Unix seconds as an RFC 2822 date in UTC.
+pub fn rfc2822(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let weekday = DAYS[(days % 7) as usize];
+    let month = MONTHS[(m - 1) as usize];
+    format!(
+        "{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Parse an RFC 2822 date of the shape [`rfc2822`] writes (any numeric zone,
+/// or `GMT`/`UTC`; the day name optional) into Unix seconds.
+pub fn parse_rfc2822(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let s = match s.split_once(", ") {
+        Some((day, rest)) if DAYS.contains(&day) => rest,
+        Some(_) => return None,
+        None => s,
+    };
+    let mut it = s.split_ascii_whitespace();
+    let d: u32 = it.next()?.parse().ok()?;
+    let mon = it.next()?;
+    let m = MONTHS.iter().position(|&x| x == mon)? as u32 + 1;
+    let y: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let (h, mi, se): (u64, u64, u64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    let zone = it.next()?;
+    if it.next().is_some() || hms.next().is_some() || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    if !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+        return None;
+    }
+    let offset: i64 = match zone {
+        "GMT" | "UTC" | "UT" | "Z" => 0,
+        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            let n: i64 = z[1..].parse().ok()?;
+            let v = (n / 100) * 3600 + (n % 100) * 60;
+            if z.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, m, d);
+    let local = days * 86_400 + (h * 3600 + mi * 60 + se) as i64;
+    u64::try_from(local - offset).ok()
+}
+
+/// How long a `Retry-After` value asks to wait: delta-seconds or an HTTP
+/// date (relative to `now`). `None` when the value is neither.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Unix seconds now, from the system clock (for `Retry-After` dates).
+pub fn system_now() -> SystemTime {
+    SystemTime::now().max(UNIX_EPOCH)
+}
+
+// Howard Hinnant's days <-> civil date algorithms (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_rfc_2822() {
+        // 1345570158 = Tue, 21 Aug 2012 17:29:18 UTC (Duo's documentation example day).
+        assert_eq!(rfc2822(1_345_570_158), "Tue, 21 Aug 2012 17:29:18 +0000");
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_other_zones() {
+        for t in [0, 951_782_400, 1_345_570_158, 1_700_000_000, 4_102_444_800] {
+            assert_eq!(parse_rfc2822(&rfc2822(t)), Some(t));
+        }
+        assert_eq!(
+            parse_rfc2822("Tue, 21 Aug 2012 19:29:18 +0200"),
+            Some(1_345_570_158)
+        );
+        assert_eq!(
+            parse_rfc2822("21 Aug 2012 17:29:18 GMT"),
+            Some(1_345_570_158)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "Xyz, 21 Aug 2012 17:29:18 +0000",
+            "Tue, 21 Foo 2012 17:29:18 +0000",
+            "Tue, 21 Aug 2012 25:29:18 +0000",
+            "Tue, 21 Aug 2012 17:29:18 EST5",
+            "Tue, 21 Aug 2012 17:29:18 +0000 extra",
+        ] {
+            assert_eq!(parse_rfc2822(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(7)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-1", now), None);
+    }
+}
