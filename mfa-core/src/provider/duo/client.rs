@@ -1,0 +1,530 @@
+//! The Auth API v2 client: signed requests over HTTPS, a timeout on every
+//! request, 429 back-off within the caller's deadline, and an error type
+//! that says whether the *service* failed (eligible for failmode) or
+//! answered and refused (never eligible).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+use super::date;
+use super::sign::{self, Request};
+use super::types::{AuthFactor, AuthStart, AuthStatus, Envelope, Preauth, ServerTime, TxidOnly};
+use crate::context::Clock;
+use crate::provider::http::{self, HttpSettings, HttpSetupError};
+use crate::sanitize::strip_control;
+
+/// Why a call failed. [`DuoError::service_failed`] separates the classes
+/// `failmode = safe` may forgive (only before the authentication starts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DuoError {
+    /// Connection refused, DNS, TLS failure, request timeout.
+    #[error("cannot reach the Duo service: {0}")]
+    Unreachable(String),
+    /// HTTP 5xx.
+    #[error("the Duo service failed (HTTP {0})")]
+    Server(u16),
+    /// Not JSON, not a Duo envelope, `stat` neither OK nor FAIL, no `response`.
+    #[error("unusable answer from the Duo service: {0}")]
+    Garbage(String),
+    /// HTTP 4xx or `stat: FAIL`: the service answered and said no.
+    #[error("the Duo service refused the request (HTTP {status}, code {code}): {message}")]
+    Refused {
+        status: u16,
+        code: u32,
+        message: String,
+    },
+    /// 429 with a wait that would pass the deadline.
+    #[error("rate limited by the Duo service beyond the deadline")]
+    RateLimited,
+    /// The caller's deadline passed (429 waits, slow answers).
+    #[error("deadline reached while talking to the Duo service")]
+    Deadline,
+}
+
+impl DuoError {
+    /// The service could not be used at all: unreachable, TLS, timeout,
+    /// 5xx, garbage. Everything else is an answer.
+    pub fn service_failed(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable(_) | Self::Server(_) | Self::Garbage(_)
+        )
+    }
+}
+
+/// Connection settings of one Duo integration.
+pub struct DuoSettings<'a> {
+    pub ikey: &'a str,
+    pub skey: &'a str,
+    /// `host[:port]`; always HTTPS.
+    pub host: &'a str,
+    pub http: HttpSettings<'a>,
+}
+
+/// A Duo Auth API v2 client. The secret key is wiped on drop and never
+/// shown by `Debug`.
+pub struct DuoClient {
+    http: reqwest::Client,
+    ikey: String,
+    skey: Zeroizing<Vec<u8>>,
+    host: String,
+    /// First back-off when a 429 carries no usable `Retry-After`.
+    backoff: Duration,
+    /// Longest a single request may take (also capped by the deadline).
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for DuoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuoClient")
+            .field("host", &self.host)
+            .field("ikey", &self.ikey)
+            .field("skey", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The clock corrected by the server's time (from `/ping`), so that a
+/// skewed local clock does not get every request refused.
+#[derive(Clone)]
+pub struct Stamp {
+    clock: Arc<dyn Clock>,
+    offset: i64,
+}
+
+impl Stamp {
+    pub fn new(clock: Arc<dyn Clock>, offset: i64) -> Self {
+        Self { clock, offset }
+    }
+
+    /// From the server time reported by `/ping`.
+    pub fn from_server_time(clock: Arc<dyn Clock>, server_time: u64) -> Self {
+        let local = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
+        let server = i64::try_from(server_time).unwrap_or(i64::MAX);
+        Self::new(clock, server.saturating_sub(local))
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now_unix().saturating_add_signed(self.offset)
+    }
+}
+
+/// `/preauth` parameters.
+pub struct PreauthRequest<'a> {
+    pub username: &'a str,
+    pub ipaddr: Option<&'a str>,
+    pub hostname: &'a str,
+}
+
+/// `/auth` parameters.
+pub struct AuthRequest<'a> {
+    pub username: &'a str,
+    pub factor: &'a AuthFactor,
+    pub ipaddr: Option<&'a str>,
+    pub hostname: &'a str,
+    /// Already-encoded `pushinfo` (push and auto only).
+    pub pushinfo: Option<&'a str>,
+}
+
+/// As `provider::http::client` defaults.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const NO_PARAMS: &[(&str, &str)] = &[];
+
+enum Method {
+    Get,
+    Post,
+}
+
+impl DuoClient {
+    pub fn new(s: &DuoSettings<'_>) -> Result<Self, HttpSetupError> {
+        Ok(Self {
+            http: http::client(&s.http)?,
+            ikey: s.ikey.to_owned(),
+            skey: Zeroizing::new(s.skey.as_bytes().to_vec()),
+            host: s.host.to_owned(),
+            backoff: Duration::from_secs(1),
+            timeout: if s.http.timeout.is_zero() {
+                DEFAULT_TIMEOUT
+            } else {
+                s.http.timeout
+            },
+        })
+    }
+
+    /// Shorter default 429 back-off (tests).
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `/auth/v2/ping` (unsigned): the server's time.
+    pub async fn ping(&self, deadline: Instant) -> Result<u64, DuoError> {
+        let v = self
+            .call(Method::Get, "/auth/v2/ping", NO_PARAMS, None, deadline)
+            .await?;
+        Ok(decode::<ServerTime>(v)?.time)
+    }
+
+    /// `/auth/v2/check`: are the integration keys accepted? The server time.
+    pub async fn check(&self, stamp: &Stamp, deadline: Instant) -> Result<u64, DuoError> {
+        let v = self
+            .call(
+                Method::Get,
+                "/auth/v2/check",
+                NO_PARAMS,
+                Some(stamp),
+                deadline,
+            )
+            .await?;
+        Ok(decode::<ServerTime>(v)?.time)
+    }
+
+    pub async fn preauth(
+        &self,
+        stamp: &Stamp,
+        req: &PreauthRequest<'_>,
+        deadline: Instant,
+    ) -> Result<Preauth, DuoError> {
+        let mut params = vec![
+            ("username", req.username.to_owned()),
+            ("hostname", req.hostname.to_owned()),
+        ];
+        if let Some(ip) = req.ipaddr {
+            params.push(("ipaddr", ip.to_owned()));
+        }
+        let v = self
+            .call(
+                Method::Post,
+                "/auth/v2/preauth",
+                &params,
+                Some(stamp),
+                deadline,
+            )
+            .await?;
+        decode(v)
+    }
+
+    pub async fn auth(
+        &self,
+        stamp: &Stamp,
+        req: &AuthRequest<'_>,
+        deadline: Instant,
+    ) -> Result<AuthStart, DuoError> {
+        let mut params: Vec<(&str, Zeroizing<String>)> = vec![
+            ("username", req.username.to_owned().into()),
+            ("factor", req.factor.name().to_owned().into()),
+            ("hostname", req.hostname.to_owned().into()),
+        ];
+        if let Some(ip) = req.ipaddr {
+            params.push(("ipaddr", ip.to_owned().into()));
+        }
+        match req.factor {
+            AuthFactor::Auto => params.push(("device", "auto".to_owned().into())),
+            AuthFactor::Push { device }
+            | AuthFactor::Phone { device }
+            | AuthFactor::Sms { device } => params.push(("device", device.clone().into())),
+            AuthFactor::Passcode(code) => params.push(("passcode", code.clone())),
+        }
+        if req.factor.is_async() {
+            params.push(("async", "1".to_owned().into()));
+        }
+        if let (Some(info), AuthFactor::Auto | AuthFactor::Push { .. }) = (req.pushinfo, req.factor)
+        {
+            params.push(("pushinfo", info.to_owned().into()));
+        }
+        let plain: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let v = self
+            .call(Method::Post, "/auth/v2/auth", &plain, Some(stamp), deadline)
+            .await?;
+        if req.factor.is_async() {
+            Ok(AuthStart::Txid(decode::<TxidOnly>(v)?.txid))
+        } else {
+            Ok(AuthStart::Done(decode(v)?))
+        }
+    }
+
+    pub async fn auth_status(
+        &self,
+        stamp: &Stamp,
+        txid: &str,
+        deadline: Instant,
+    ) -> Result<AuthStatus, DuoError> {
+        let v = self
+            .call(
+                Method::Get,
+                "/auth/v2/auth_status",
+                &[("txid", txid)],
+                Some(stamp),
+                deadline,
+            )
+            .await?;
+        decode(v)
+    }
+
+    /// One API call, retried only after a 429, never past `deadline`.
+    async fn call<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(K, V)],
+        stamp: Option<&Stamp>,
+        deadline: Instant,
+    ) -> Result<serde_json::Value, DuoError> {
+        let mut backoff = self.backoff;
+        loop {
+            let now = Instant::now();
+            let Some(left) = deadline
+                .checked_duration_since(now)
+                .filter(|d| !d.is_zero())
+            else {
+                return Err(DuoError::Deadline);
+            };
+            let resp = self
+                .send(&method, path, params, stamp, left.min(self.timeout))
+                .await?;
+            let status = resp.status().as_u16();
+            if status == 429 {
+                let wait = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| date::retry_after(v, date::system_now()))
+                    .unwrap_or(backoff);
+                backoff = backoff.saturating_mul(2);
+                if Instant::now() + wait >= deadline {
+                    return Err(DuoError::RateLimited);
+                }
+                tracing::info!(
+                    path,
+                    wait_ms = wait.as_millis() as u64,
+                    "Duo rate limit (429); backing off"
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let body_deadline = deadline.min(Instant::now() + self.timeout);
+            let body = match tokio::time::timeout_at(body_deadline, resp.bytes()).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => return Err(DuoError::Unreachable(describe(&e))),
+                Err(_) => return Err(DuoError::Unreachable("timed out reading the answer".into())),
+            };
+            return interpret(status, &body);
+        }
+    }
+
+    async fn send<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        method: &Method,
+        path: &str,
+        params: &[(K, V)],
+        stamp: Option<&Stamp>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, DuoError> {
+        let (verb, params_text, signed) = {
+            let verb = match method {
+                Method::Get => "GET",
+                Method::Post => "POST",
+            };
+            match stamp {
+                Some(stamp) => {
+                    let s = sign::sign(
+                        &self.ikey,
+                        &self.skey,
+                        Request {
+                            method: verb,
+                            host: &self.host,
+                            path,
+                            params,
+                            date: date::rfc2822(stamp.now()),
+                        },
+                    );
+                    (verb, s.params.clone(), Some(s))
+                }
+                None => (verb, sign::canon_params(params), None),
+            }
+        };
+        let base = format!("https://{}{path}", self.host);
+        let mut rb = match method {
+            Method::Get if params_text.is_empty() => self.http.get(base),
+            Method::Get => self.http.get(format!("{base}?{params_text}")),
+            Method::Post => self
+                .http
+                .post(base)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(params_text),
+        };
+        rb = rb.timeout(timeout);
+        if let Some(s) = signed {
+            rb = rb
+                .header(reqwest::header::DATE, &s.date)
+                .header("X-Duo-Date", &s.date)
+                .header(reqwest::header::AUTHORIZATION, &s.authorization);
+        }
+        tracing::debug!(verb, path, "Duo request");
+        rb.send()
+            .await
+            .map_err(|e| DuoError::Unreachable(describe(&e)))
+    }
+}
+
+/// Turn status + body into the `response` value or a classified error.
+fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
+    if status >= 500 {
+        return Err(DuoError::Server(status));
+    }
+    let env: Option<Envelope> = serde_json::from_slice(body).ok();
+    if (400..500).contains(&status) {
+        let (code, message) = env
+            .map(|e| {
+                let mut m = e.message.unwrap_or_default();
+                if let Some(d) = e.message_detail {
+                    m = format!("{m} ({d})");
+                }
+                (e.code.unwrap_or(0), m)
+            })
+            .unwrap_or((0, String::new()));
+        return Err(DuoError::Refused {
+            status,
+            code,
+            message: strip_control(&message, false),
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(DuoError::Garbage(format!("unexpected HTTP {status}")));
+    }
+    let env = env.ok_or_else(|| DuoError::Garbage("not a JSON Duo envelope".into()))?;
+    match env.stat.as_deref() {
+        Some("OK") => env
+            .response
+            .ok_or_else(|| DuoError::Garbage("stat OK without a response".into())),
+        Some("FAIL") => Err(DuoError::Refused {
+            status,
+            code: env.code.unwrap_or(0),
+            message: strip_control(&env.message.unwrap_or_default(), false),
+        }),
+        Some(other) => Err(DuoError::Garbage(format!(
+            "unknown stat {:?}",
+            strip_control(other, false)
+        ))),
+        None => Err(DuoError::Garbage("no stat".into())),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, DuoError> {
+    serde_json::from_value(v).map_err(|e| DuoError::Garbage(format!("unexpected response: {e}")))
+}
+
+/// A transport error and its causes, without the URL (which for GET holds
+/// the parameters).
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_owned());
+    }
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    if parts.is_empty() {
+        parts.push("request failed".to_owned());
+    }
+    strip_control(&parts.join(": "), false)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn classifies_answers() {
+        let ok = br#"{"stat":"OK","response":{"time":5}}"#;
+        assert_eq!(interpret(200, ok).unwrap()["time"], 5);
+        assert_eq!(interpret(503, ok), Err(DuoError::Server(503)));
+        assert!(matches!(
+            interpret(200, b"<html>"),
+            Err(DuoError::Garbage(_))
+        ));
+        assert!(matches!(
+            interpret(200, br#"{"stat":"OK"}"#),
+            Err(DuoError::Garbage(_))
+        ));
+        assert!(matches!(
+            interpret(200, br#"{"stat":"MAYBE","response":{}}"#),
+            Err(DuoError::Garbage(_))
+        ));
+        let fail = include_bytes!("../../../../fixtures/duo/fail_401.json");
+        assert_eq!(
+            interpret(401, fail),
+            Err(DuoError::Refused {
+                status: 401,
+                code: 40103,
+                message: "Invalid signature in request credentials".into()
+            })
+        );
+        // A 4xx with a body that is not JSON is still a refusal, not garbage.
+        assert!(matches!(
+            interpret(404, b"nope"),
+            Err(DuoError::Refused { status: 404, .. })
+        ));
+        assert!(matches!(
+            interpret(200, br#"{"stat":"FAIL","code":40002,"message":"bad \u001b[2Jx"}"#),
+            Err(DuoError::Refused { message, .. }) if message == "bad [2Jx"
+        ));
+        assert!(matches!(interpret(302, b""), Err(DuoError::Garbage(_))));
+    }
+
+    #[test]
+    fn failmode_classes() {
+        assert!(DuoError::Unreachable("x".into()).service_failed());
+        assert!(DuoError::Server(500).service_failed());
+        assert!(DuoError::Garbage("x".into()).service_failed());
+        assert!(!DuoError::RateLimited.service_failed());
+        assert!(!DuoError::Deadline.service_failed());
+        assert!(!DuoError::Refused {
+            status: 400,
+            code: 0,
+            message: String::new()
+        }
+        .service_failed());
+    }
+
+    #[test]
+    fn stamp_corrects_the_clock() {
+        let clock = Arc::new(crate::context::FixedClock(1_000));
+        let s = Stamp::from_server_time(clock.clone(), 1_300);
+        assert_eq!(s.offset(), 300);
+        assert_eq!(s.now(), 1_300);
+        assert_eq!(Stamp::from_server_time(clock, 400).now(), 400);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret_key() {
+        let c = DuoClient::new(&DuoSettings {
+            ikey: "DIXXXXXXXXXXXXXXXXXX",
+            skey: "very-secret-skey-value",
+            host: "api-x.duosecurity.com",
+            http: HttpSettings::default(),
+        })
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("very-secret"), "{d}");
+        assert!(d.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Duo Auth API v2: request signing, the client, its payloads and dates.
+//! The push factor (`crate::push`) drives it; the simulator
+//! (`crate::testing::duo`) checks what it sends.
+
+pub mod client;
+pub mod date;
+pub mod sign;
+pub mod types;
+
+pub use client::{AuthRequest, DuoClient, DuoError, DuoSettings, PreauthRequest, Stamp};
+pub use types::{AuthFactor, AuthResult, AuthStart, AuthStatus, Device, Preauth, PreauthResult};
