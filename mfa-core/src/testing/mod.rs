@@ -2,6 +2,7 @@
 //! provider simulators, which share the plumbing in [`sim`]; and
 //! [`sshd`], a real OpenSSH server on loopback for end-to-end tests.
 
+pub mod duo;
 mod scripted;
 pub mod sim;
 pub mod sshd;
