@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::config::{Config, ConfigError, UsersDb};
 use crate::factor::{Factor, FactorKind};
 use crate::phonecheck::PhoneCheckFactor;
+use crate::push::PushFactor;
 use crate::totp::TotpFactor;
 use crate::webhook::WebhookFactor;
 
@@ -18,19 +19,10 @@ pub fn build(
     config: &Config,
     users: &Arc<UsersDb>,
 ) -> Result<Arc<dyn Factor>, ConfigError> {
-    let file = config
-        .source
-        .clone()
-        .unwrap_or_else(|| "(built-in default)".into());
     match kind {
         FactorKind::Totp => Ok(Arc::new(TotpFactor::new(config.totp.clone()))),
         FactorKind::Phonecheck => Ok(Arc::new(PhoneCheckFactor::from_config(config, users)?)),
         FactorKind::Webhook => Ok(Arc::new(WebhookFactor::from_config(config)?)),
-        FactorKind::Push => Err(ConfigError {
-            file,
-            line: None,
-            key: Some("policy.factors".into()),
-            message: format!("the {kind} factor is not available in this build yet"),
-        }),
+        FactorKind::Push => Ok(Arc::new(PushFactor::from_config(config, users)?)),
     }
 }

@@ -19,6 +19,7 @@ pub mod pam;
 pub mod phonecheck;
 pub mod policy;
 pub mod provider;
+pub mod push;
 pub mod qr;
 pub mod sanitize;
 pub mod totp;

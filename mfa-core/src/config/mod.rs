@@ -19,7 +19,7 @@ use toml::Spanned;
 pub use error::ConfigError;
 pub use file::{check_secret_file_permissions, read_config_file};
 pub use phonecheck::PhoneCheckConfig;
-pub use push::PushConfig;
+pub use push::{PushConfig, SecretKey};
 pub use users::{UserEntry, UsersDb};
 pub use webhook::{WebhookConfig, WebhookPreset};
 

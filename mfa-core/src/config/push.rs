@@ -4,14 +4,16 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
+use zeroize::Zeroizing;
 
 use super::{check_url, ConfigError, Locate};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushConfig {
     pub ikey: Spanned<String>,
-    pub skey: Spanned<String>,
+    /// The integration's secret key: wiped on drop, never shown by `Debug`.
+    pub skey: Spanned<SecretKey>,
     /// `host[:port]`; always HTTPS.
     pub host: Spanned<String>,
     #[serde(default)]
@@ -25,19 +27,60 @@ pub struct PushConfig {
     pub proxy: Option<Spanned<String>>,
 }
 
+/// A secret read from the config file.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretKey(Zeroizing<String>);
+
+impl SecretKey {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(Zeroizing::new(s.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("ikey", self.ikey.get_ref())
+            .field("skey", self.skey.get_ref())
+            .field("host", self.host.get_ref())
+            .field("autopush", &self.autopush)
+            .field("pushinfo", &self.pushinfo)
+            .field("prompts", self.prompts.get_ref())
+            .field("ca_file", &self.ca_file)
+            .field("proxy", &self.proxy.as_ref().map(|p| p.get_ref()))
+            .finish()
+    }
+}
+
 fn default_prompts() -> Spanned<u32> {
     Spanned::new(0..0, 3)
 }
 
 impl PushConfig {
     pub(crate) fn validate(&self, at: &Locate<'_>) -> Result<(), ConfigError> {
-        for (v, k) in [
-            (&self.ikey, "push.ikey"),
-            (&self.skey, "push.skey"),
-            (&self.host, "push.host"),
+        for (v, span, k) in [
+            (self.ikey.get_ref().as_str(), self.ikey.span(), "push.ikey"),
+            (self.skey.get_ref().expose(), self.skey.span(), "push.skey"),
+            (self.host.get_ref().as_str(), self.host.span(), "push.host"),
         ] {
-            if v.get_ref().trim().is_empty() {
-                return Err(at(v.span(), k, "must not be empty".into()));
+            if v.trim().is_empty() {
+                return Err(at(span, k, "must not be empty".into()));
             }
         }
         if self.host.get_ref().contains("://") || self.host.get_ref().contains('/') {
@@ -45,6 +88,17 @@ impl PushConfig {
                 self.host.span(),
                 "push.host",
                 "give host[:port] only; the API is always HTTPS".into(),
+            ));
+        }
+        // host[:port] goes into the URL and the signed string: letters,
+        // digits, dots, dashes, an optional port, or a bracketed IPv6 address.
+        let ok_char =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+        if !self.host.get_ref().chars().all(ok_char) {
+            return Err(at(
+                self.host.span(),
+                "push.host",
+                "give host[:port] only (letters, digits, '.', '-', ':')".into(),
             ));
         }
         if !(1..=3).contains(self.prompts.get_ref()) {
@@ -59,5 +113,84 @@ impl PushConfig {
                 .map_err(|m| at(proxy.span(), "push.proxy", m))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn parse(push: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::parse(
+            Path::new("/etc/mfa/mfa.toml"),
+            &format!("[general]\nfailmode = \"secure\"\n\n[push]\n{push}"),
+        )
+    }
+
+    const OK: &str = "ikey = \"DI1\"\nskey = \"s3cr3t-skey\"\nhost = \"api-x.duosecurity.com\"\n";
+
+    #[test]
+    fn parses_and_never_shows_the_secret_key() {
+        let c = parse(&format!(
+            "{OK}prompts = 2\nautopush = true\nproxy = \"https://proxy.example:3128\"\n"
+        ))
+        .unwrap();
+        let p = c.push.unwrap();
+        assert_eq!(p.skey.get_ref().expose(), "s3cr3t-skey");
+        assert_eq!(*p.prompts.get_ref(), 2);
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        for (extra, key, line, needle) in [
+            ("prompts = 4\n", "push.prompts", 8, "1, 2 or 3"),
+            ("proxy = \"ftp://x\"\n", "push.proxy", 8, ""),
+            (
+                "ikey = \"\"\nskey = \"s\"\nhost = \"h\"\n",
+                "push.ikey",
+                5,
+                "empty",
+            ),
+            (
+                "ikey = \"i\"\nskey = \" \"\nhost = \"h\"\n",
+                "push.skey",
+                6,
+                "empty",
+            ),
+            (
+                "ikey = \"i\"\nskey = \"s\"\nhost = \"h/x\"\n",
+                "push.host",
+                7,
+                "host[:port]",
+            ),
+            (
+                "ikey = \"i\"\nskey = \"s\"\nhost = \"h x@evil\"\n",
+                "push.host",
+                7,
+                "host[:port]",
+            ),
+        ] {
+            let src = if extra.starts_with("ikey") {
+                extra.to_owned()
+            } else {
+                format!("{OK}{extra}")
+            };
+            let e = parse(&src).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert_eq!(e.line, Some(line), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("/etc/mfa/mfa.toml:{line}")),
+                "{e}"
+            );
+            assert!(e.message.contains(needle), "{e}");
+            assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        }
     }
 }

@@ -1,0 +1,10 @@
+//! The Duo push factor (Auth API v2), as duo_unix's login_duo/pam_duo do
+//! it, with their holes closed: failmode only for a service that cannot be
+//! used before the authentication starts, every server string stripped of
+//! control characters, deadlines everywhere. See `docs/push.md`.
+
+mod factor;
+mod menu;
+
+pub use factor::{PushFactor, Timing};
+pub use menu::{Choice, Menu};

@@ -1,0 +1,219 @@
+//! The Duo client against the TLS simulator: signatures and dates the
+//! simulator accepts or refuses, certificates, proxies, 429 handling.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mfa_core::context::FixedClock;
+use mfa_core::provider::duo::{DuoClient, DuoError, DuoSettings, Stamp};
+use mfa_core::provider::http::HttpSettings;
+use mfa_core::testing::duo::{DuoSim, Endpoint, SimCert, IKEY, SKEY};
+use mfa_core::testing::sim::Fault;
+use mfa_core::SystemClock;
+use tokio::time::Instant;
+
+fn client(sim: &DuoSim, skey: &str, proxy: Option<&str>) -> DuoClient {
+    DuoClient::new(&DuoSettings {
+        ikey: IKEY,
+        skey,
+        host: &sim.host(),
+        http: HttpSettings {
+            timeout: Duration::from_secs(2),
+            ca_file: Some(sim.ca_file()),
+            proxy,
+        },
+    })
+    .unwrap()
+    .with_backoff(Duration::from_millis(20))
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+fn real_clock() -> Stamp {
+    Stamp::new(Arc::new(SystemClock), 0)
+}
+
+#[tokio::test]
+async fn check_accepts_the_right_keys_and_refuses_a_wrong_secret() {
+    let sim = DuoSim::start().await.unwrap();
+    let t = client(&sim, SKEY, None)
+        .check(&real_clock(), soon())
+        .await
+        .unwrap();
+    assert!(t.abs_diff(SystemClock.now()) < 5);
+    let err = client(&sim, "not-the-skey", None)
+        .check(&real_clock(), soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            DuoError::Refused {
+                status: 401,
+                code: 40103,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.service_failed());
+    assert_eq!(
+        sim.state().rejected,
+        ["Invalid signature in request credentials"]
+    );
+}
+
+trait Now {
+    fn now(&self) -> u64;
+}
+impl Now for SystemClock {
+    fn now(&self) -> u64 {
+        mfa_core::Clock::now_unix(self)
+    }
+}
+
+#[tokio::test]
+async fn a_skewed_clock_is_refused_until_ping_corrects_it() {
+    let sim = DuoSim::start().await.unwrap();
+    let c = client(&sim, SKEY, None);
+    let skewed: Arc<FixedClock> = Arc::new(FixedClock(1_700_000_000));
+    let err = c
+        .check(&Stamp::new(skewed.clone(), 0), soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DuoError::Refused { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(sim.state().rejected[0].contains("too far from server time"));
+    let server = c.ping(soon()).await.unwrap();
+    let stamp = Stamp::from_server_time(skewed, server);
+    assert!(stamp.offset() > 0);
+    c.check(&stamp, soon()).await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_host_and_self_signed_certificates_are_refused() {
+    for cert in [SimCert::WrongHost, SimCert::SelfSigned] {
+        let sim = DuoSim::start_with(cert).await.unwrap();
+        let err = client(&sim, SKEY, None).ping(soon()).await.unwrap_err();
+        let DuoError::Unreachable(why) = &err else {
+            panic!("{cert:?}: {err:?}");
+        };
+        assert!(why.contains("certificate"), "{cert:?}: {why}");
+        assert!(
+            sim.state().requests.is_empty(),
+            "no request crosses a bad TLS session"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_trusted_ca_is_required_not_the_system_roots() {
+    let sim = DuoSim::start().await.unwrap();
+    let c = DuoClient::new(&DuoSettings {
+        ikey: IKEY,
+        skey: SKEY,
+        host: &sim.host(),
+        http: HttpSettings {
+            timeout: Duration::from_secs(2),
+            ca_file: None,
+            proxy: None,
+        },
+    })
+    .unwrap();
+    assert!(matches!(
+        c.ping(soon()).await,
+        Err(DuoError::Unreachable(_))
+    ));
+}
+
+#[tokio::test]
+async fn proxies_come_from_the_config_never_from_the_environment() {
+    let sim = DuoSim::start().await.unwrap();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    // An attacker-set proxy variable must change nothing (duo_unix's
+    // failmode bypass). Every test in this binary tolerates it.
+    for var in [
+        "https_proxy",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        std::env::set_var(var, &dead);
+    }
+    client(&sim, SKEY, None).ping(soon()).await.unwrap();
+    // A configured proxy is used: this one is dead, so the call fails.
+    let err = client(&sim, SKEY, Some(&dead))
+        .ping(soon())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DuoError::Unreachable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_429_beyond_the_deadline_gives_up_at_once() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().fault(
+        Endpoint::Check,
+        Fault::RateLimited {
+            retry_after: "30".into(),
+        },
+        None,
+    );
+    let started = std::time::Instant::now();
+    let err = client(&sim, SKEY, None)
+        .check(&real_clock(), soon())
+        .await
+        .unwrap_err();
+    assert_eq!(err, DuoError::RateLimited);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no sleeping past the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_backs_off_and_retries() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().fault(
+        Endpoint::Check,
+        Fault::RateLimited {
+            retry_after: "not a number".into(),
+        },
+        Some(2),
+    );
+    client(&sim, SKEY, None)
+        .check(&real_clock(), soon())
+        .await
+        .unwrap();
+    assert_eq!(sim.state().requests_to("/auth/v2/check").len(), 3);
+}
+
+#[tokio::test]
+async fn unknown_endpoints_and_bad_parameters_are_refusals() {
+    let sim = DuoSim::start().await.unwrap();
+    let err = client(&sim, SKEY, None)
+        .auth_status(&real_clock(), "no-such-txid", soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            DuoError::Refused {
+                status: 400,
+                code: 40002,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

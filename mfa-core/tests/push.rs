@@ -1,0 +1,443 @@
+//! The push factor end to end: the real engine, a scripted conversation
+//! and the TLS Duo simulator (which checks every signature and date).
+//! Failure classes and failmode are in `push_failmode.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "push/common.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mfa_core::push::Timing;
+use mfa_core::testing::duo::{Answer, DuoSim, DuoState, PreauthScenario};
+use mfa_core::testing::Step;
+use mfa_core::Decision;
+
+fn params(sim: &DuoSim, path: &str, i: usize) -> Vec<(String, String)> {
+    let st = sim.state();
+    DuoState::params(st.requests_to(path)[i])
+}
+
+fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn push_approved_allows_with_signed_requests_and_pushinfo() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "pushinfo = true\n", &audit);
+    let mut steps = menu("1");
+    steps.push(info("Pushed a login request to your phone..."));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert_eq!(d, allowed());
+
+    let st = sim.state();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    let paths: Vec<&str> = st
+        .requests
+        .iter()
+        .map(|r| r.path_and_query.split('?').next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/auth/v2/ping",
+            "/auth/v2/preauth",
+            "/auth/v2/auth",
+            "/auth/v2/auth_status"
+        ]
+    );
+    // Signed calls carry the same RFC 2822 date twice, corrected to the
+    // server's clock (the client's own clock says 2023).
+    for r in &st.requests[1..] {
+        let date = r.header("date").unwrap();
+        assert_eq!(Some(date), r.header("x-duo-date"));
+        assert!(date.ends_with(" +0000"), "{date}");
+        assert!(r.header("authorization").unwrap().starts_with("Basic "));
+    }
+    assert!(
+        st.requests[0].header("authorization").is_none(),
+        "ping is unsigned"
+    );
+    drop(st);
+
+    let pre = params(&sim, "/auth/v2/preauth", 0);
+    assert_eq!(param(&pre, "username"), Some("alice.duo"));
+    assert_eq!(param(&pre, "ipaddr"), Some("198.51.100.4"));
+    assert_eq!(param(&pre, "hostname"), Some("bastion"));
+    let auth = params(&sim, "/auth/v2/auth", 0);
+    assert_eq!(param(&auth, "factor"), Some("push"));
+    assert_eq!(param(&auth, "device"), Some("DPFZRS9FB0D46QFTM891"));
+    assert_eq!(param(&auth, "async"), Some("1"));
+    let info: Vec<(String, String)> =
+        url::form_urlencoded::parse(param(&auth, "pushinfo").unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(
+        info,
+        [
+            ("host".into(), "bastion".into()),
+            ("user".into(), "alice".into()),
+            ("from".into(), "198.51.100.4".into()),
+            ("command".into(), "git-upload-pack 'repo'".into()),
+        ]
+    );
+    let recs = audit.0.lock().unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].decision, "allow");
+    assert_eq!(recs[0].reason, "push verified");
+}
+
+#[tokio::test]
+async fn push_denied_each_time_uses_up_the_prompts() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().push = Answer::Deny;
+    let audit = Capture::default();
+    let e = engine(&sim, "safe", "prompts = 2\n", &audit);
+    let mut steps = Vec::new();
+    for _ in 0..2 {
+        steps.extend(menu("1"));
+        steps.push(info("Pushed a login request"));
+        steps.push(error("Login request denied."));
+    }
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert!(is_deny(&d, "2 attempts failed (last: push: deny)"), "{d:?}");
+    assert_eq!(sim.state().requests_to("/auth/v2/auth").len(), 2);
+    assert_eq!(audit.0.lock().unwrap()[0].decision, "deny");
+}
+
+#[tokio::test]
+async fn push_timed_out_at_duo_denies() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().push = Answer::Timeout;
+    let audit = Capture::default();
+    let e = engine(&sim, "safe", "prompts = 1\n", &audit);
+    let mut steps = menu("1");
+    steps.push(info("Pushed a login request"));
+    steps.push(error("Login timed out."));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert!(is_deny(&d, "push: timeout"), "{d:?}");
+}
+
+#[tokio::test]
+async fn fraud_report_denies() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().push = Answer::Fraud;
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "prompts = 1\n", &audit);
+    let mut steps = menu("1");
+    steps.push(info("Pushed a login request"));
+    steps.push(error("fraudulent"));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert!(is_deny(&d, "push: fraud"), "{d:?}");
+}
+
+#[tokio::test]
+async fn long_wait_with_waiting_statuses_then_approved() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().waiting_polls = 6;
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "", &audit);
+    let mut steps = menu("1");
+    steps.push(info("Pushed a login request"));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert_eq!(d, allowed());
+    assert_eq!(sim.state().requests_to("/auth/v2/auth_status").len(), 7);
+}
+
+#[tokio::test]
+async fn our_own_deadline_ends_a_wait_that_never_ends_even_in_safe_mode() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().answer_after = Some(Duration::from_secs(3600));
+    let audit = Capture::default();
+    let timing = Timing {
+        poll_interval: Duration::from_millis(50),
+        deadline: Duration::from_millis(600),
+    };
+    let e = engine_with(config(&sim, "safe", ""), timing, &audit);
+    let mut steps = menu("1");
+    steps.push(info("Pushed a login request"));
+    steps.push(error("Duo authentication failed."));
+    let started = std::time::Instant::now();
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert!(is_deny(&d, "deadline"), "{d:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(sim.state().requests_to("/auth/v2/auth_status").len() >= 3);
+}
+
+#[tokio::test]
+async fn phone_call_shows_its_progress_and_allows() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().waiting_polls = 2;
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "", &audit);
+    let mut steps = menu("2");
+    steps.push(info("Calling your phone..."));
+    steps.push(info("Dialing XXX-XXX-0100..."));
+    steps.push(info("Answered. Press any key"));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert_eq!(d, allowed());
+    assert_eq!(
+        param(&params(&sim, "/auth/v2/auth", 0), "factor"),
+        Some("phone")
+    );
+}
+
+#[tokio::test]
+async fn phone_call_not_answered_denies() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().phone = Answer::Timeout;
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "prompts = 1\n", &audit);
+    let mut steps = menu("2");
+    steps.push(info("Calling your phone..."));
+    steps.push(error("Login timed out."));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert!(is_deny(&d, "phone: timeout"), "{d:?}");
+}
+
+#[tokio::test]
+async fn sms_refresh_then_a_new_passcode_allows() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "", &audit);
+    // The simulator's first SMS batch is deterministic: 1000001, 1000012, ...
+    let mut steps = menu("3");
+    steps.push(info("New SMS passcodes sent."));
+    steps.extend(menu("1000001"));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert_eq!(d, allowed());
+    let st = sim.state();
+    assert_eq!(st.sms_batches, 1);
+    assert!(!st.sms_codes.contains(&"1000001".to_owned()), "used once");
+    drop(st);
+    assert_eq!(
+        param(&params(&sim, "/auth/v2/auth", 0), "factor"),
+        Some("sms")
+    );
+    let second = params(&sim, "/auth/v2/auth", 1);
+    assert_eq!(param(&second, "factor"), Some("passcode"));
+    assert_eq!(param(&second, "passcode"), Some("1000001"));
+    assert_eq!(
+        param(&second, "async"),
+        None,
+        "passcodes are checked at once"
+    );
+    let all = format!("{:?}", audit.0.lock().unwrap());
+    assert!(
+        !all.contains("1000001"),
+        "a passcode never reaches the audit log"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passcode_then_right_one() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "", &audit);
+    let mut steps = menu("999999");
+    steps.push(error("Incorrect passcode. Please try again."));
+    steps.extend(menu("123456"));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert_eq!(d, allowed());
+}
+
+#[tokio::test]
+async fn invalid_answers_count_as_attempts() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "safe", "", &audit);
+    let mut steps = Vec::new();
+    for bad in ["", "1; reboot", "x y"] {
+        steps.extend(menu(bad));
+        steps.push(error("Invalid passcode or option."));
+    }
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert!(
+        is_deny(&d, "3 attempts failed (last: invalid option)"),
+        "{d:?}"
+    );
+    assert!(sim.state().requests_to("/auth/v2/auth").is_empty());
+}
+
+#[tokio::test]
+async fn autopush_skips_the_menu() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "autopush = true\n", &audit);
+    let (d, _) = run(&e, &ctx("alice"), vec![info("Pushed a login request")]).await;
+    assert_eq!(d, allowed());
+    let auth = params(&sim, "/auth/v2/auth", 0);
+    assert_eq!(param(&auth, "factor"), Some("auto"));
+    assert_eq!(param(&auth, "device"), Some("auto"));
+}
+
+#[tokio::test]
+async fn autopush_falls_back_to_the_menu_after_a_failure() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().push = Answer::Deny;
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "autopush = true\n", &audit);
+    let mut steps = vec![
+        info("Pushed a login request"),
+        error("Login request denied."),
+    ];
+    steps.extend(menu("123456"));
+    let (d, _) = run(&e, &ctx("alice"), steps).await;
+    assert_eq!(d, allowed());
+}
+
+#[tokio::test]
+async fn without_a_tty_one_attempt_with_the_default_factor_and_no_menu() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "", &audit);
+    let mut c = ctx("alice");
+    c.interactive = false;
+    let (d, _) = run(&e, &c, vec![info("Pushed a login request")]).await;
+    assert_eq!(d, allowed());
+    assert_eq!(
+        param(&params(&sim, "/auth/v2/auth", 0), "factor"),
+        Some("auto")
+    );
+
+    sim.state().push = Answer::Deny;
+    let (d, _) = run(
+        &e,
+        &c,
+        vec![
+            info("Pushed a login request"),
+            error("Login request denied."),
+        ],
+    )
+    .await;
+    assert!(is_deny(&d, "auto: deny"), "{d:?}");
+    assert_eq!(
+        sim.state().requests_to("/auth/v2/auth").len(),
+        2,
+        "one attempt"
+    );
+}
+
+#[tokio::test]
+async fn preauth_allow_lets_in_without_auth() {
+    let sim = DuoSim::start().await.unwrap();
+    sim.state().preauth = PreauthScenario::Allow;
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "", &audit);
+    let (d, _) = run(&e, &ctx("bob"), vec![]).await;
+    assert_eq!(d, allowed());
+    assert!(sim.state().requests_to("/auth/v2/auth").is_empty());
+    // bob has no duo_username: the login name is used.
+    assert_eq!(
+        param(&params(&sim, "/auth/v2/preauth", 0), "username"),
+        Some("bob")
+    );
+}
+
+#[tokio::test]
+async fn preauth_deny_and_enroll_deny_and_say_why_without_control_characters() {
+    let sim = DuoSim::start().await.unwrap();
+    {
+        let mut st = sim.state();
+        st.preauth = PreauthScenario::Deny;
+        st.preauth_msg = Some("Denied\u{1b}[2J\u{9b}31m by \u{7}policy".into());
+    }
+    let audit = Capture::default();
+    let e = engine(&sim, "safe", "", &audit);
+    let (d, t) = run(&e, &ctx("alice"), vec![error("Denied[2J31m by policy")]).await;
+    assert!(is_deny(&d, "preauth: deny"), "{d:?}");
+    assert!(
+        t.iter()
+            .all(|l| !l.chars().any(|c| c.is_control() && c != '\n')),
+        "{t:?}"
+    );
+
+    sim.state().preauth = PreauthScenario::Enroll;
+    let (d, _) = run(
+        &e,
+        &ctx("alice"),
+        vec![error(
+            "Please enroll at https://127.0.0.1/portal?code=48bac5d9393fb2c2",
+        )],
+    )
+    .await;
+    assert!(is_deny(&d, "not enrolled at Duo"), "{d:?}");
+    assert!(sim.state().requests_to("/auth/v2/auth").is_empty());
+}
+
+#[tokio::test]
+async fn unenrolled_and_unknown_users_see_the_menu_and_duo_hears_nothing() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "safe", "", &audit);
+    for user in ["carol", "mallory"] {
+        let decoy_menu = MENU.replace("alice.duo", user);
+        let (d, _) = run(
+            &e,
+            &ctx(user),
+            vec![
+                Step::InfoContaining(decoy_menu),
+                Step::Visible(PROMPT.into(), "1".into()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            d,
+            Decision::Deny {
+                reason: "not enrolled".into()
+            }
+        );
+    }
+    assert!(sim.state().requests.is_empty());
+}
+
+#[tokio::test]
+async fn odd_characters_in_user_names_are_signed_and_sent_intact() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "autopush = true\npushinfo = true\n", &audit);
+    let (d, _) = run(&e, &ctx(ODD_USER), vec![info("Pushed a login request")]).await;
+    assert_eq!(d, allowed());
+    assert!(sim.state().rejected.is_empty());
+    let auth = params(&sim, "/auth/v2/auth", 0);
+    assert_eq!(param(&auth, "username"), Some("ödd user+tag&x=y"));
+    let info: Vec<(String, String)> =
+        url::form_urlencoded::parse(param(&auth, "pushinfo").unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(info[1], ("user".into(), ODD_USER.into()));
+}
+
+#[tokio::test]
+async fn rate_limited_preauth_is_retried_after_retry_after_seconds_and_date() {
+    use mfa_core::testing::duo::Endpoint;
+    use mfa_core::testing::sim::Fault;
+    for retry_after in [
+        "1".to_owned(),
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1)),
+    ] {
+        let sim = DuoSim::start().await.unwrap();
+        sim.state().fault(
+            Endpoint::Preauth,
+            Fault::RateLimited {
+                retry_after: retry_after.clone(),
+            },
+            Some(1),
+        );
+        let audit = Capture::default();
+        let e = engine(&sim, "secure", "autopush = true\n", &audit);
+        let started = std::time::Instant::now();
+        let (d, _) = run(&e, &ctx("alice"), vec![info("Pushed a login request")]).await;
+        assert_eq!(d, allowed(), "Retry-After: {retry_after}");
+        assert_eq!(sim.state().requests_to("/auth/v2/preauth").len(), 2);
+        // Seconds form: waited a full second. Date form: up to one second
+        // (the date has whole-second precision).
+        if retry_after == "1" {
+            assert!(started.elapsed() >= Duration::from_secs(1));
+        }
+    }
+}
