@@ -21,7 +21,7 @@ mod askpass;
 mod user;
 
 pub use askpass::askpass;
-pub use user::{require, require_binary, require_root, TestUser};
+pub use user::{require, require_binary, require_root, TestGroup, TestUser};
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -134,9 +134,8 @@ impl TestUser {
         run_admin("chpasswd", &[], Some(line.as_bytes())).map(drop)
     }
 
-    /// Adds the user to a supplementary group (created if missing).
+    /// Adds the user to a supplementary group (e.g. a [`TestGroup`]).
     pub fn add_to_group(&self, group: &str) -> io::Result<()> {
-        run_admin("groupadd", &["-f", "--", group], None)?;
         run_admin("usermod", &["-a", "-G", group, "--", &self.name], None).map(drop)
     }
 
@@ -194,6 +193,36 @@ impl Drop for TestUser {
         // -f: a session sshd has not reaped yet must not keep the account.
         if let Err(e) = run_admin("userdel", &["-f", "-r", "--", &self.name], None) {
             eprintln!("warning: cannot remove test user: {e}");
+        }
+    }
+}
+
+/// A system group for one test (`groupadd`; `groupdel` on drop), named
+/// like [`TestUser`]s: prefix + random suffix.
+#[derive(Debug)]
+pub struct TestGroup {
+    pub name: String,
+    pub gid: u32,
+}
+
+impl TestGroup {
+    pub fn create(prefix: &str) -> io::Result<Self> {
+        let name = unique_name(prefix)?;
+        run_admin("groupadd", &["--", &name], None)?;
+        let group = nix::unistd::Group::from_name(&name)
+            .map_err(io::Error::from)?
+            .ok_or_else(|| io::Error::other(format!("{name}: created but not found")))?;
+        Ok(Self {
+            name,
+            gid: group.gid.as_raw(),
+        })
+    }
+}
+
+impl Drop for TestGroup {
+    fn drop(&mut self) {
+        if let Err(e) = run_admin("groupdel", &["--", &self.name], None) {
+            eprintln!("warning: cannot remove test group: {e}");
         }
     }
 }
