@@ -4,6 +4,7 @@
 //! ([`terminal::TerminalConversation`]) and by a scripted test double
 //! (`testing::ScriptedConversation`).
 
+mod hidden;
 pub mod noninteractive;
 pub mod terminal;
 

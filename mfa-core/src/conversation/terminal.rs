@@ -86,18 +86,7 @@ impl TerminalConversation {
 impl Conversation for TerminalConversation {
     async fn prompt_secret(&mut self, prompt: &str) -> Result<SecretAnswer, ConversationError> {
         if self.tty {
-            // rpassword opens /dev/tty itself, writes the prompt there and
-            // turns echo off while reading.
-            let answer = rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    ConversationError::NotInteractive
-                }
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Interrupted => {
-                    ConversationError::Aborted
-                }
-                _ => ConversationError::Failed(e.to_string()),
-            })?;
-            return Ok(Zeroizing::new(answer));
+            return super::hidden::prompt_on_tty(prompt, MAX_ANSWER);
         }
         Self::write_err(prompt)?;
         if std::io::stdin().is_terminal() {
