@@ -208,3 +208,33 @@ fn per_key_install_runs_mfa_login_and_refuses_forwarding() {
     assert_eq!(l.as_deref(), Some(&b""[..]), "{}", f.sshd.log());
     assert!(r.is_none(), "{r:?}");
 }
+
+#[test]
+fn without_its_group_mfa_login_denies_instead_of_using_the_default() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new();
+    // Misinstalled: the setgid bit is gone (a copy, an upgrade), so
+    // /etc/mfa is closed to mfa-login. The built-in default (TOTP with
+    // ~/.google_authenticator) would let this user in: it must not be used.
+    chmod(&f.bin, 0o755);
+    let ga = format!("{SECRET}\n\" TOTP_AUTH\n");
+    f.user
+        .write_file(".google_authenticator", ga.as_bytes(), 0o400)
+        .unwrap();
+    let o = f.ssh(Some(&totp_now())).arg("echo hello").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", f.explain(&o));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("configuration error: /etc/mfa/mfa.toml"),
+        "{err}"
+    );
+
+    // Installed right again, the same kind of login passes.
+    chmod(&f.bin, 0o2755);
+    let o = f.ssh(Some(SCRATCH[0])).arg("echo hello").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", f.explain(&o));
+    assert_eq!(o.stdout, b"hello\n");
+}

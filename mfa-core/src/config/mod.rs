@@ -228,14 +228,19 @@ impl Config {
     pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
             Some(p) => Self::load(p),
-            None => {
-                let p = Path::new(DEFAULT_CONFIG);
-                if p.exists() {
-                    Self::load(p)
-                } else {
-                    Ok(Self::default())
-                }
-            }
+            None => Self::load_if_present(Path::new(DEFAULT_CONFIG)),
+        }
+    }
+
+    /// Only a file that is really absent means "use the default". A file we
+    /// cannot even look at (e.g. mfa-login installed without its setgid
+    /// group, so /etc/mfa is closed to it) is an error: silently falling
+    /// back would replace the admin's policy with the built-in one.
+    pub(crate) fn load_if_present(p: &Path) -> Result<Self, ConfigError> {
+        match p.symlink_metadata() {
+            Ok(_) => Self::load(p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(ConfigError::file(p, format!("cannot look up: {e}"))),
         }
     }
 

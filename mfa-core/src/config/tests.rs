@@ -164,6 +164,27 @@ fn load_checks_permissions() {
 }
 
 #[test]
+fn only_a_missing_default_config_means_the_built_in_default() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("mfa.toml");
+    assert_eq!(
+        Config::load_if_present(&missing).unwrap().general.failmode,
+        FailMode::Secure
+    );
+    // A path that cannot be looked up is not "missing" (here ENOTDIR; for
+    // mfa-login without its group it is EACCES on /etc/mfa).
+    std::fs::write(&missing, "").unwrap();
+    let e = Config::load_if_present(&missing.join("x")).unwrap_err();
+    assert!(e.to_string().contains("cannot look up"), "{e}");
+    std::fs::write(&missing, "[general]\nfailmode = \"safe\"\n").unwrap();
+    std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        Config::load_if_present(&missing).unwrap().general.failmode,
+        FailMode::Safe
+    );
+}
+
+#[test]
 fn users_file_round_trip_and_errors() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("users.toml");
