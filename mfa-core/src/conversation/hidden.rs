@@ -1,82 +1,127 @@
-//! A secret prompt on the controlling terminal (`/dev/tty`), echo off.
+//! A secret prompt on the controlling terminal (`/dev/tty`).
 //!
 //! Why not `rpassword::prompt_password`: it shows the prompt first and turns
 //! echo off afterwards, so a code typed (or pasted) as soon as the prompt
-//! appears can be echoed on the screen — we saw it happen under sshd. Here
-//! echo goes off before the prompt is written, and the answer is read with
-//! a bound and kept only in zeroized memory.
+//! appears can be echoed on the screen — the sshd end-to-end test caught
+//! it. Here the terminal is switched before the prompt is written: no echo,
+//! no line editing and no signals from the keyboard, so this reader handles
+//! the keys itself. Ctrl-C and Ctrl-D end the conversation as `Aborted` (a
+//! clean denial with its message) instead of killing the process. The
+//! answer is read with a bound and kept only in zeroized memory.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
-use zeroize::Zeroizing;
+use nix::sys::termios::{
+    tcgetattr, tcsetattr, LocalFlags, SetArg, SpecialCharacterIndices as Cc, Termios,
+};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{ConversationError, SecretAnswer};
 
-/// Turns terminal echo off (a newline is still echoed) until dropped.
-struct EchoOff<'a> {
+/// The terminal's editing keys, taken from its settings.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    interrupt: u8,
+    end_of_file: u8,
+    erase: u8,
+    kill_line: u8,
+}
+
+impl Keys {
+    fn of(t: &Termios) -> Self {
+        let cc = |i: Cc| t.control_chars[i as usize];
+        Self {
+            interrupt: cc(Cc::VINTR),
+            end_of_file: cc(Cc::VEOF),
+            erase: cc(Cc::VERASE),
+            kill_line: cc(Cc::VKILL),
+        }
+    }
+}
+
+/// Raw input (no echo, no canonical mode, no keyboard signals) until
+/// dropped; then the saved settings come back.
+struct RawInput<'a> {
     fd: BorrowedFd<'a>,
     saved: Termios,
 }
 
-impl<'a> EchoOff<'a> {
-    fn new(fd: BorrowedFd<'a>) -> Result<Self, ConversationError> {
+impl<'a> RawInput<'a> {
+    fn new(fd: BorrowedFd<'a>) -> Result<(Self, Keys), ConversationError> {
         let failed = |e: nix::Error| ConversationError::Failed(format!("terminal: {e}"));
         let saved = tcgetattr(fd).map_err(failed)?;
-        let mut quiet = saved.clone();
-        quiet.local_flags.remove(LocalFlags::ECHO);
-        quiet.local_flags.insert(LocalFlags::ECHONL);
-        tcsetattr(fd, SetArg::TCSANOW, &quiet).map_err(failed)?;
-        Ok(Self { fd, saved })
+        let mut raw = saved.clone();
+        raw.local_flags
+            .remove(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG);
+        raw.control_chars[Cc::VMIN as usize] = 1;
+        raw.control_chars[Cc::VTIME as usize] = 0;
+        tcsetattr(fd, SetArg::TCSANOW, &raw).map_err(failed)?;
+        let keys = Keys::of(&saved);
+        Ok((Self { fd, saved }, keys))
     }
 }
 
-impl Drop for EchoOff<'_> {
+impl Drop for RawInput<'_> {
     fn drop(&mut self) {
         let _ = tcsetattr(self.fd, SetArg::TCSANOW, &self.saved);
     }
 }
 
-/// Asks on `/dev/tty` with echo off; at most `max` bytes before the newline.
-/// End of input (Ctrl-D, a closed terminal) before a newline is `Aborted`.
+/// Asks on `/dev/tty` with echo off; at most `max` bytes before Enter.
 pub(super) fn prompt_on_tty(prompt: &str, max: usize) -> Result<SecretAnswer, ConversationError> {
+    let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
     let mut tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
         .map_err(|_| ConversationError::NotInteractive)?;
-    let echo_off = tty
-        .try_clone()
-        .map_err(|e| ConversationError::Failed(e.to_string()))?;
-    let _guard = EchoOff::new(echo_off.as_fd())?;
-    tty.write_all(prompt.as_bytes())
-        .and_then(|_| tty.flush())
-        .map_err(|e| ConversationError::Failed(e.to_string()))?;
-    read_secret_line(&mut tty, max)
+    let settings = tty.try_clone().map_err(failed)?;
+    let answer = {
+        let (_raw, keys) = RawInput::new(settings.as_fd())?;
+        tty.write_all(prompt.as_bytes())
+            .and_then(|_| tty.flush())
+            .map_err(failed)?;
+        read_secret_line(&mut tty, keys, max)
+    };
+    // Enter was not echoed: end the prompt's line ourselves.
+    let _ = tty.write_all(b"\n");
+    answer
 }
 
-/// Reads one line byte by byte (the terminal delivers whole lines anyway),
-/// so no buffer outside the zeroized one ever holds the secret.
-fn read_secret_line(input: &mut impl Read, max: usize) -> Result<SecretAnswer, ConversationError> {
+/// Reads one answer byte by byte, so no buffer outside the zeroized one
+/// ever holds the secret.
+fn read_secret_line(
+    input: &mut impl Read,
+    keys: Keys,
+    max: usize,
+) -> Result<SecretAnswer, ConversationError> {
     let mut line = Zeroizing::new(Vec::with_capacity(max + 1));
     let mut byte = [0u8; 1];
     loop {
-        match input.read(&mut byte) {
+        let b = match input.read(&mut byte) {
             Ok(0) => return Err(ConversationError::Aborted),
-            Ok(_) if byte[0] == b'\n' => break,
-            Ok(_) if line.len() >= max => {
-                return Err(ConversationError::Failed("answer too long".into()))
-            }
-            Ok(_) => line.push(byte[0]),
+            Ok(_) => byte[0],
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // EIO: the terminal was hung up.
             Err(_) => return Err(ConversationError::Aborted),
+        };
+        match b {
+            b'\r' | b'\n' => break,
+            _ if b == keys.interrupt || b == keys.end_of_file => {
+                return Err(ConversationError::Aborted)
+            }
+            _ if b == keys.erase || b == 0x7f || b == 0x08 => {
+                line.pop();
+            }
+            _ if b == keys.kill_line => line.clear(),
+            _ if line.len() >= max => {
+                return Err(ConversationError::Failed("answer too long".into()))
+            }
+            _ => line.push(b),
         }
     }
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
+    byte.zeroize();
     let bytes = std::mem::take(&mut *line);
     match String::from_utf8(bytes) {
         Ok(s) => Ok(Zeroizing::new(s)),
@@ -91,21 +136,49 @@ fn read_secret_line(input: &mut impl Read, max: usize) -> Result<SecretAnswer, C
 mod tests {
     use super::*;
 
+    const KEYS: Keys = Keys {
+        interrupt: 0x03,
+        end_of_file: 0x04,
+        erase: 0x7f,
+        kill_line: 0x15,
+    };
+
     fn read(input: &[u8], max: usize) -> Result<String, ConversationError> {
-        read_secret_line(&mut &input[..], max).map(|s| s.to_string())
+        read_secret_line(&mut &input[..], KEYS, max).map(|s| s.to_string())
     }
 
     #[test]
     fn reads_one_line_and_leaves_the_rest() {
-        let mut input: &[u8] = b"123456\r\nls\n";
-        assert_eq!(read_secret_line(&mut input, 10).unwrap().as_str(), "123456");
+        let mut input: &[u8] = b"123456\rls\n";
+        assert_eq!(
+            read_secret_line(&mut input, KEYS, 10).unwrap().as_str(),
+            "123456"
+        );
         assert_eq!(input, b"ls\n");
+        assert_eq!(read(b"\n", 10).unwrap(), "");
     }
 
     #[test]
-    fn end_of_input_aborts_and_bad_answers_fail() {
-        assert_eq!(read(b"", 10), Err(ConversationError::Aborted));
-        assert_eq!(read(b"1234", 10), Err(ConversationError::Aborted));
+    fn editing_keys_work_without_the_terminal_doing_it() {
+        assert_eq!(read(b"124\x7f3\n", 10).unwrap(), "123");
+        assert_eq!(read(b"12\x08\x083\n", 10).unwrap(), "3");
+        assert_eq!(read(b"999\x15123\n", 10).unwrap(), "123");
+        assert_eq!(read(b"\x7f\x7f1\n", 10).unwrap(), "1");
+    }
+
+    #[test]
+    fn interrupt_end_of_input_and_hang_up_abort() {
+        for input in [&b"12\x03"[..], b"\x04", b"12\x0434\n", b"", b"1234"] {
+            assert_eq!(
+                read(input, 10),
+                Err(ConversationError::Aborted),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn overlong_and_non_utf8_answers_fail() {
         assert!(matches!(
             read(b"12345678901\n", 10),
             Err(ConversationError::Failed(_))
@@ -115,6 +188,5 @@ mod tests {
             read(b"\xff\xfe\n", 10),
             Err(ConversationError::Failed(_))
         ));
-        assert_eq!(read(b"\n", 10).unwrap(), "");
     }
 }
