@@ -1,29 +1,15 @@
 //! mfa-login run the way sshd runs a ForceCommand, without sshd: no
 //! terminal, the client's command in SSH_ORIGINAL_COMMAND, the passcode in
-//! MFA_PASSCODE. The sshd end-to-end tests live in tests/sshd.rs.
+//! MFA_PASSCODE. The end-to-end tests under a real sshd live in
+//! tests/sshd.rs and tests/sshd_install.rs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use mfa_core::testing::sshd::{require_root, TestGroup, TestUser};
+
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// Tests that need root fail under CI (which runs as root) and skip elsewhere.
-fn require_root() -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI must run these tests as root"
-        );
-        eprintln!("SKIPPED: needs root");
-    }
-    is_root()
-}
 
 fn code_now(secret: &str) -> String {
     let out = Command::new("oathtool")
@@ -196,35 +182,14 @@ fn setgid_group_reads_the_config_and_is_dropped_before_exec() {
     if !require_root() {
         return;
     }
-    let user = "mfa-login-test";
-    let group = "mfa-login-cfg";
-    assert!(Command::new("groupadd")
-        .args(["-f", group])
-        .status()
-        .unwrap()
-        .success());
-    // The login shell is python3 because it keeps whatever ids it is given:
-    // dash and bash drop a setgid group themselves and would hide a missing
-    // drop in mfa-login.
-    if !Command::new("id")
-        .arg(user)
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        let st = Command::new("useradd")
-            .args(["-m", "-s", "/usr/bin/python3", user])
-            .status()
-            .unwrap();
-        assert!(st.success(), "useradd");
-    }
-    assert!(Command::new("usermod")
-        .args(["-s", "/usr/bin/python3", user])
-        .status()
-        .unwrap()
-        .success());
-    let _ = std::fs::remove_file(format!("/home/{user}/.google_authenticator"));
+    // Throw-away account and group (removed on drop). The login shell is
+    // python3 because it keeps whatever ids it is given: dash and bash drop
+    // a setgid group themselves and would hide a missing drop in mfa-login.
+    let account = TestUser::create("mfa-login-test").unwrap();
+    account.set_shell("/usr/bin/python3").unwrap();
+    let cfg_group = TestGroup::create("mfa-login-cfg").unwrap();
+    let user = account.name.as_str();
+    let group = cfg_group.name.as_str();
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -288,17 +253,7 @@ fn setgid_group_reads_the_config_and_is_dropped_before_exec() {
         out.contains("RAN"),
         "mfa-login read the config through its group and let the session start: {out} {err}"
     );
-    let gid = String::from_utf8_lossy(
-        &Command::new("getent")
-            .args(["group", group])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .split(':')
-    .nth(2)
-    .unwrap()
-    .to_owned();
+    let gid = cfg_group.gid.to_string();
     let groups_line = out
         .lines()
         .skip_while(|l| !l.contains("RAN"))
