@@ -238,4 +238,11 @@ fn demo_runs_every_leg_against_the_simulators() {
         .iter()
         .any(|l| l["factor"] == "totp" && l["ok"] == true));
     assert!(stdout(&o).contains("code reused"), "the replay was refused");
+    assert!(legs
+        .iter()
+        .any(|l| l["factor"] == "push" && l["ok"] == true));
+    assert!(
+        stdout(&o).contains("Pushed a login request to your phone..."),
+        "the push leg ran through the menu and the push"
+    );
 }

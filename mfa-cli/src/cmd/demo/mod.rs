@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::output::Output;
 
+mod push;
 mod totp;
 
 use super::qr_out::QrFormat;
@@ -94,7 +95,10 @@ pub fn run(a: DemoArgs, out: &Output) -> Result<Status, CliError> {
         println!("(answers are typed automatically; run on a terminal without --auto to type them yourself)");
     }
     // One leg per factor; each lives in its own module.
-    let legs = [totp::leg(dir.path(), auto, &a.qr)?];
+    let legs = [
+        totp::leg(dir.path(), auto, &a.qr)?,
+        push::leg(dir.path(), auto)?,
+    ];
 
     println!();
     let all = legs.iter().all(|l| l.passed);

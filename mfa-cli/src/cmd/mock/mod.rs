@@ -2,6 +2,8 @@
 //! manual testing. Each simulator lives in its own module here and is
 //! started by [`start_all`]; all listen on loopback only.
 
+mod duo;
+
 use std::net::IpAddr;
 
 use clap::{Args, Subcommand};
@@ -32,7 +34,9 @@ pub struct Running {
 
 /// Start every simulator. Each provider's module adds one line here.
 async fn start_all(_bind: IpAddr) -> Result<Vec<Running>, CliError> {
-    let running = Vec::new();
+    let mut running = Vec::new();
+    // Duo: always 127.0.0.1, the address its test certificate names.
+    running.push(duo::start().await?);
     Ok(running)
 }
 
