@@ -23,6 +23,7 @@ pub mod push;
 pub mod qr;
 pub mod sanitize;
 pub mod totp;
+pub mod userdb;
 pub mod webhook;
 
 #[cfg(any(test, feature = "testing"))]
