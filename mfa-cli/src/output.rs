@@ -1,14 +1,21 @@
 //! Human or JSON output, and logging setup.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use crate::cmd::CliError;
 
 pub fn init_logging(debug: bool) {
-    let filter = if debug { "debug" } else { "warn" };
+    init_logging_filter(if debug { "debug" } else { "warn" });
+}
+
+/// Log to stderr at `filter` (an env-filter directive such as "info").
+pub fn init_logging_filter(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Colour codes only for a person; log files and journald get plain
+        // key=value lines.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

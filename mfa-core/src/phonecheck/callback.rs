@@ -201,6 +201,20 @@ impl RateLimiter {
     }
 }
 
+/// The address a request counts against. Behind a reverse proxy on the
+/// same machine (`behind_proxy`, TCP peer on loopback) it is the last
+/// `X-Forwarded-For` entry, the one the proxy itself appended; anything
+/// else in that header is client-supplied and ignored.
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, behind_proxy: bool) -> IpAddr {
+    if !(behind_proxy && peer.is_loopback()) {
+        return peer;
+    }
+    forwarded_for
+        .and_then(|h| h.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 /// The endpoint: rate limiter + validation + completion.
 pub struct CallbackService {
     client: Arc<TruIdClient>,
@@ -348,6 +362,25 @@ mod tests {
             assert_eq!(parse_query(Some(&q)).unwrap_err(), want, "{q}");
         }
         assert_eq!(parse_query(None).unwrap_err(), Missing("check_id"));
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_only_from_a_local_proxy() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "192.0.2.7".parse().unwrap();
+        let xff = Some("10.0.0.1, 198.51.100.3");
+        assert_eq!(
+            client_address(local, xff, true),
+            "198.51.100.3".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(local, xff, false), local);
+        assert_eq!(
+            client_address(remote, xff, true),
+            remote,
+            "only a loopback proxy is trusted"
+        );
+        assert_eq!(client_address(local, Some("garbage"), true), local);
+        assert_eq!(client_address(local, None, true), local);
     }
 
     #[test]
