@@ -38,6 +38,10 @@ enum Command {
     /// Provider simulators (tru.ID, Duo, webhook sink) on loopback.
     #[command(subcommand)]
     Mock(cmd::mock::MockCommand),
+    /// Manage the users file (phone numbers, Duo user names, factors).
+    User(cmd::user::UserArgs),
+    /// Serve the PhoneCheck redirect endpoint (GET /complete-check).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,13 +52,21 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    output::init_logging(cli.debug);
+    // The callback server logs every request (info); other commands only
+    // warnings unless --debug.
+    if !cli.debug && matches!(cli.command, Command::Serve(_)) {
+        output::init_logging_filter("info");
+    } else {
+        output::init_logging(cli.debug);
+    }
     let out = output::Output::new(cli.json);
     let result = match cli.command {
         Command::Totp(c) => cmd::totp::run(c, &out),
         Command::Check(a) => cmd::check::run(a, &out),
         Command::Demo(a) => cmd::demo::run(a, &out),
         Command::Mock(c) => cmd::mock::run(c, &out),
+        Command::User(a) => cmd::user::run(a, &out),
+        Command::Serve(a) => cmd::serve::run(a, &out),
     };
     match result {
         Ok(cmd::Status::Success) => ExitCode::SUCCESS,

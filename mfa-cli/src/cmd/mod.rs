@@ -2,7 +2,9 @@ pub mod check;
 pub mod demo;
 pub mod mock;
 pub mod qr_out;
+pub mod serve;
 pub mod totp;
+pub mod user;
 
 /// How a successful run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -567,8 +567,14 @@ impl TruIdSim {
     /// callback over HTTP. Returns the callback's status and page.
     pub async fn phone_opens(&self, check_url: &str) -> Result<(u16, String), String> {
         let target = self.operator_redirect(check_url).await?;
+        self.phone_follows(&target).await
+    }
+
+    /// The phone following the operator's redirect to `target` (the
+    /// callback). Returns the status and page.
+    pub async fn phone_follows(&self, target: &url::Url) -> Result<(u16, String), String> {
         let cb = phone_client()?
-            .get(target)
+            .get(target.clone())
             .send()
             .await
             .map_err(|e| e.to_string())?;

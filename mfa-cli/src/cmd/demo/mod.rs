@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::output::Output;
 
+mod phonecheck;
 mod push;
 mod totp;
 
@@ -97,6 +98,7 @@ pub fn run(a: DemoArgs, out: &Output) -> Result<Status, CliError> {
     // One leg per factor; each lives in its own module.
     let legs = [
         totp::leg(dir.path(), auto, &a.qr)?,
+        phonecheck::leg(auto, &a.qr)?,
         push::leg(dir.path(), auto)?,
     ];
 

@@ -3,6 +3,7 @@
 //! started by [`start_all`]; all listen on loopback only.
 
 mod duo;
+mod truid;
 
 use std::net::IpAddr;
 
@@ -33,10 +34,11 @@ pub struct Running {
 }
 
 /// Start every simulator. Each provider's module adds one line here.
-async fn start_all(_bind: IpAddr) -> Result<Vec<Running>, CliError> {
+async fn start_all(bind: IpAddr) -> Result<Vec<Running>, CliError> {
     let mut running = Vec::new();
     // Duo: always 127.0.0.1, the address its test certificate names.
     running.push(duo::start().await?);
+    running.push(truid::start(bind).await?);
     Ok(running)
 }
 
