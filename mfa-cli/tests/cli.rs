@@ -245,4 +245,14 @@ fn demo_runs_every_leg_against_the_simulators() {
         stdout(&o).contains("Pushed a login request to your phone..."),
         "the push leg ran through the menu and the push"
     );
+    assert!(
+        legs.iter()
+            .any(|l| l["factor"] == "phonecheck" && l["ok"] == true),
+        "the PhoneCheck leg ran and passed"
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("[phone]") && out.contains("Verification complete"),
+        "{out}"
+    );
 }
