@@ -9,6 +9,7 @@
 use std::io::IsTerminal;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use mfa_core::accounts::{Account, SystemAccounts};
 use mfa_core::audit::SyslogAudit;
@@ -79,8 +80,11 @@ fn main() -> ExitCode {
     ctx.command = req.command.clone();
     ctx.interactive = interactive;
     ctx.tty = interactive.then(|| "/dev/tty".to_owned());
+    // The same limit the engine applies; the terminal needs it too, as a
+    // blocking read is out of the engine's reach.
+    let limit = Duration::from_secs(*engine.config().general.login_timeout_secs.get_ref());
     let mut conv: Box<dyn Conversation> = if interactive {
-        Box::new(TerminalConversation::controlling_tty())
+        Box::new(TerminalConversation::controlling_tty().until(Instant::now() + limit))
     } else {
         Box::new(NonInteractive::new(req.passcode.clone()))
     };

@@ -84,6 +84,32 @@ fn ctrl_c_at_the_prompt_denies() {
 }
 
 #[test]
+fn nobody_answering_is_denied_at_the_login_deadline() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::with(Options {
+        config: "[general]\nlogin_timeout_secs = 5",
+        ..Options::default()
+    });
+    let marker = f.user.home.join("ran");
+    let mut ssh = f.ssh(None);
+    ssh.args(["-tt", &format!("touch {}", marker.display())]);
+    let start = std::time::Instant::now();
+    // No answer: the driver only waits (30 s at most) for the end.
+    let o = on_terminal(&ssh, &["expect", "Verification code: "], 30);
+    let waited = start.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", f.explain(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("mfa-login: access denied"),
+        "{}",
+        f.explain(&o)
+    );
+    assert!(waited >= std::time::Duration::from_secs(4), "{waited:?}");
+    assert!(!marker.exists());
+}
+
+#[test]
 fn a_closed_terminal_denies() {
     if !prerequisites() {
         return;

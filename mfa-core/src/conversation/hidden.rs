@@ -8,9 +8,17 @@
 //! the keys itself. Ctrl-C and Ctrl-D end the conversation as `Aborted` (a
 //! clean denial with its message) instead of killing the process. The
 //! answer is read with a bound and kept only in zeroized memory.
+//!
+//! Reads from the terminal wait at most until the login deadline: the
+//! engine's own timeout cannot interrupt a blocking read, and a session
+//! parked at a prompt must not live forever.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Instant;
+
+use nix::poll::{poll, PollFd, PollFlags};
 
 use nix::sys::termios::{
     tcgetattr, tcsetattr, LocalFlags, SetArg, SpecialCharacterIndices as Cc, Termios,
@@ -68,8 +76,53 @@ impl Drop for RawInput<'_> {
     }
 }
 
-/// Asks on `/dev/tty` with echo off; at most `max` bytes before Enter.
-pub(super) fn prompt_on_tty(prompt: &str, max: usize) -> Result<SecretAnswer, ConversationError> {
+/// Waits until `fd` has input (or hung up), or fails with `TimedOut` at the
+/// deadline. No deadline: returns at once.
+pub(super) fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<()> {
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer before the login deadline",
+            ));
+        }
+        // poll takes at most ~65 s at a time; longer waits loop.
+        let slice = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, slice) {
+            Ok(0) | Err(nix::Error::EINTR) => continue,
+            // Readable, or hung up / error: the read that follows says which.
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A terminal whose reads give up at the deadline.
+pub(super) struct DeadlineReader<'a> {
+    pub(super) file: &'a File,
+    pub(super) deadline: Option<Instant>,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        wait_readable(self.file.as_fd(), self.deadline)?;
+        let mut file = self.file;
+        file.read(buf)
+    }
+}
+
+/// Asks on `/dev/tty` with echo off; at most `max` bytes before Enter, and
+/// no waiting past `deadline`.
+pub(super) fn prompt_on_tty(
+    prompt: &str,
+    max: usize,
+    deadline: Option<Instant>,
+) -> Result<SecretAnswer, ConversationError> {
     let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
     let mut tty = std::fs::OpenOptions::new()
         .read(true)
@@ -82,7 +135,11 @@ pub(super) fn prompt_on_tty(prompt: &str, max: usize) -> Result<SecretAnswer, Co
         tty.write_all(prompt.as_bytes())
             .and_then(|_| tty.flush())
             .map_err(failed)?;
-        read_secret_line(&mut tty, keys, max)
+        let mut input = DeadlineReader {
+            file: &tty,
+            deadline,
+        };
+        read_secret_line(&mut input, keys, max)
     };
     // Enter was not echoed: end the prompt's line ourselves.
     let _ = tty.write_all(b"\n");
@@ -103,6 +160,9 @@ fn read_secret_line(
             Ok(0) => return Err(ConversationError::Aborted),
             Ok(_) => byte[0],
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(ConversationError::Failed(e.to_string()))
+            }
             // EIO: the terminal was hung up.
             Err(_) => return Err(ConversationError::Aborted),
         };
@@ -175,6 +235,39 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_deadline_ends_the_wait() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let file = File::from(r);
+        let start = Instant::now();
+        let mut input = DeadlineReader {
+            file: &file,
+            deadline: Some(start + std::time::Duration::from_millis(200)),
+        };
+        let e = read_secret_line(&mut input, KEYS, 10).unwrap_err();
+        assert_eq!(
+            e,
+            ConversationError::Failed("no answer before the login deadline".into())
+        );
+        assert!(start.elapsed() >= std::time::Duration::from_millis(200));
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn input_before_the_deadline_is_read() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        std::fs::File::from(w).write_all(b"123456\n").unwrap();
+        let file = File::from(r);
+        let mut input = DeadlineReader {
+            file: &file,
+            deadline: Some(Instant::now() + std::time::Duration::from_secs(5)),
+        };
+        assert_eq!(
+            read_secret_line(&mut input, KEYS, 10).unwrap().as_str(),
+            "123456"
+        );
     }
 
     #[test]

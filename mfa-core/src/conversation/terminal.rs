@@ -7,6 +7,7 @@
 //!   answers on `/dev/tty`, messages on stderr; stdin is never touched.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use zeroize::Zeroizing;
@@ -20,19 +21,34 @@ const MAX_ANSWER: usize = 4096;
 #[derive(Debug, Default)]
 pub struct TerminalConversation {
     tty: bool,
+    /// Prompts on `/dev/tty` give up here (the engine's timeout cannot
+    /// interrupt a blocking terminal read).
+    deadline: Option<Instant>,
 }
 
 impl TerminalConversation {
     pub fn new() -> Self {
-        Self { tty: false }
+        Self {
+            tty: false,
+            deadline: None,
+        }
     }
 
     /// Talk on the controlling terminal (`/dev/tty`) only.
     pub fn controlling_tty() -> Self {
-        Self { tty: true }
+        Self {
+            tty: true,
+            deadline: None,
+        }
     }
 
-    fn tty_prompt_visible(prompt: &str) -> Result<String, ConversationError> {
+    /// Stop waiting for answers on `/dev/tty` at `deadline`.
+    pub fn until(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    fn tty_prompt_visible(&self, prompt: &str) -> Result<String, ConversationError> {
         let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
         let mut tty = std::fs::OpenOptions::new()
             .read(true)
@@ -43,7 +59,11 @@ impl TerminalConversation {
             .and_then(|_| tty.flush())
             .map_err(failed)?;
         let mut line = String::new();
-        let n = std::io::BufReader::new(tty.take(MAX_ANSWER as u64 + 1))
+        let input = super::hidden::DeadlineReader {
+            file: &tty,
+            deadline: self.deadline,
+        };
+        let n = std::io::BufReader::new(input.take(MAX_ANSWER as u64 + 1))
             .read_line(&mut line)
             .map_err(failed)?;
         if n == 0 {
@@ -86,7 +106,7 @@ impl TerminalConversation {
 impl Conversation for TerminalConversation {
     async fn prompt_secret(&mut self, prompt: &str) -> Result<SecretAnswer, ConversationError> {
         if self.tty {
-            return super::hidden::prompt_on_tty(prompt, MAX_ANSWER);
+            return super::hidden::prompt_on_tty(prompt, MAX_ANSWER, self.deadline);
         }
         Self::write_err(prompt)?;
         if std::io::stdin().is_terminal() {
@@ -110,7 +130,7 @@ impl Conversation for TerminalConversation {
 
     async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
         if self.tty {
-            return Self::tty_prompt_visible(prompt);
+            return self.tty_prompt_visible(prompt);
         }
         Self::write_err(prompt)?;
         Ok(Self::read_line()?.to_string())

@@ -101,6 +101,8 @@ pub struct Options {
     /// A login shell other than /bin/sh: writes it under the dir given and
     /// returns its path.
     pub shell: Option<fn(&Path) -> String>,
+    /// TOML put at the top of mfa.toml (e.g. a `[general]` section).
+    pub config: &'static str,
 }
 
 impl Default for Options {
@@ -109,6 +111,7 @@ impl Default for Options {
             keep: Box::new(|_| true),
             per_key: false,
             shell: None,
+            config: "",
         }
     }
 }
@@ -157,7 +160,10 @@ impl Fixture {
         let config = etc.join("mfa.toml");
         std::fs::write(
             &config,
-            format!("# {CONFIG_MARKER}\n[totp]\nsecret = \"~/{TOTP_FILE}\"\n"),
+            format!(
+                "# {CONFIG_MARKER}\n{}\n[totp]\nsecret = \"~/{TOTP_FILE}\"\n",
+                opts.config
+            ),
         )
         .unwrap();
         let bin = dir.path().join("mfa-login");
