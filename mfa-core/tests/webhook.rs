@@ -603,6 +603,37 @@ async fn custom_template_is_what_gets_posted() {
     );
 }
 
+#[test]
+fn presets_render_the_recorded_fixtures() {
+    use mfa_core::config::WebhookPreset;
+    use mfa_core::webhook::template::{Template, Values};
+    let v = Values {
+        code: "04218873",
+        session: "KX7QD",
+        user: "alice",
+        host: "bastion",
+        rhost: "203.0.113.9",
+        service: "sshd",
+        command: "",
+        time: "2026-11-24T07:45:00Z",
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/webhook");
+    for (name, preset) in [
+        ("slack", WebhookPreset::Slack),
+        ("teams", WebhookPreset::Teams),
+        ("discord", WebhookPreset::Discord),
+        ("generic", WebhookPreset::Generic),
+    ] {
+        let want: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let t = Template::for_config(preset, None).unwrap();
+        let got: serde_json::Value = serde_json::from_str(&t.render(&v)).unwrap();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
 // ---- uniformity of the codes ----------------------------------------------
 
 /// Pearson's chi-square statistic of `counts` against a uniform expectation.

@@ -161,9 +161,7 @@ impl Factor for WebhookFactor {
             // Tell the person now; nobody is left at a prompt for a code
             // that never arrives.
             let _ = conv.error(&not_sent_message(&tag)).await;
-            return Err(FactorError::Unavailable(format!(
-                "webhook delivery failed: {why}"
-            )));
+            return Err(FactorError::Unavailable(format!("delivery failed: {why}")));
         }
         conv.info(&sent_message(&tag)).await?;
 

@@ -112,8 +112,9 @@ pub enum Markup {
     /// Slack mrkdwn: `&`, `<`, `>` as entities, as Slack documents, so a
     /// value cannot form `<!channel>` or a link.
     Slack,
-    /// Discord markdown: specials backslash-escaped, so a value cannot form
-    /// a masked link, a mention or formatting.
+    /// Discord markdown: specials backslash-escaped and line breaks turned
+    /// into spaces, so a value cannot form a masked link, a mention, a
+    /// heading or other formatting.
     Discord,
 }
 
@@ -318,7 +319,7 @@ fn escape_markup(s: &str, markup: Markup) -> std::borrow::Cow<'_, str> {
         Markup::Plain => return std::borrow::Cow::Borrowed(s),
         Markup::Slack => &['&', '<', '>'],
         Markup::Discord => &[
-            '\\', '*', '_', '~', '`', '|', '>', '<', '[', ']', '(', ')', '#', '-', '@',
+            '\\', '*', '_', '~', '`', '|', '>', '<', '[', ']', '(', ')', '@', '\n', '\r',
         ],
     };
     if !s.contains(special) {
@@ -330,6 +331,9 @@ fn escape_markup(s: &str, markup: Markup) -> std::borrow::Cow<'_, str> {
             (Markup::Slack, '&') => out.push_str("&amp;"),
             (Markup::Slack, '<') => out.push_str("&lt;"),
             (Markup::Slack, '>') => out.push_str("&gt;"),
+            // A value cannot start a line, where `#` and `-` would make a
+            // heading or a list.
+            (Markup::Discord, '\n' | '\r') => out.push(' '),
             (Markup::Discord, c) if special.contains(&c) => {
                 out.push('\\');
                 out.push(c);

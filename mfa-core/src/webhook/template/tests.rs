@@ -129,13 +129,14 @@ fn markup_is_neutralised_for_slack_and_discord() {
     assert!(!text.contains("<!channel>"));
     let v = render_json(
         &preset(WebhookPreset::Discord),
-        &values("[click](https://evil.example) @everyone", ""),
+        &values("[click](https://evil.example) @everyone\n# big", ""),
     );
     let content = v["content"].as_str().unwrap();
     assert!(
-        content.contains(r"\[click\]\(https://evil.example\) \@everyone"),
+        content.contains(r"\[click\]\(https://evil.example\) \@everyone # big"),
         "{content}"
     );
+    assert!(content.contains("2026-11-24T07:45:00Z"), "{content}");
     // Generic JSON keeps values verbatim.
     let v = render_json(&preset(WebhookPreset::Generic), &values("<a>&", ""));
     assert_eq!(v["user"], "<a>&");
