@@ -255,4 +255,11 @@ fn demo_runs_every_leg_against_the_simulators() {
         out.contains("[phone]") && out.contains("Verification complete"),
         "{out}"
     );
+    assert!(legs
+        .iter()
+        .any(|l| l["factor"] == "webhook" && l["ok"] == true));
+    assert!(
+        out.contains("read from the channel"),
+        "webhook code typed"
+    );
 }

@@ -20,6 +20,7 @@ use crate::output::Output;
 mod phonecheck;
 mod push;
 mod totp;
+mod webhook;
 
 use super::qr_out::QrFormat;
 use super::{CliError, Status};
@@ -100,6 +101,7 @@ pub fn run(a: DemoArgs, out: &Output) -> Result<Status, CliError> {
         totp::leg(dir.path(), auto, &a.qr)?,
         phonecheck::leg(auto, &a.qr)?,
         push::leg(dir.path(), auto)?,
+        webhook::leg(dir.path(), auto)?,
     ];
 
     println!();

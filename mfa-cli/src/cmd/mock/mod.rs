@@ -13,6 +13,8 @@ use serde_json::json;
 use super::{runtime, CliError, Status};
 use crate::output::Output;
 
+mod webhook;
+
 #[derive(Debug, Subcommand)]
 pub enum MockCommand {
     /// Run the simulators until interrupted; prints their base URLs.
@@ -39,6 +41,7 @@ async fn start_all(bind: IpAddr) -> Result<Vec<Running>, CliError> {
     // Duo: always 127.0.0.1, the address its test certificate names.
     running.push(duo::start().await?);
     running.push(truid::start(bind).await?);
+    running.push(webhook::start(bind).await?);
     Ok(running)
 }
 
