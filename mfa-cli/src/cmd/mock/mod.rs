@@ -4,6 +4,7 @@
 
 mod duo;
 mod truid;
+mod webhook;
 
 use std::net::IpAddr;
 
@@ -12,8 +13,6 @@ use serde_json::json;
 
 use super::{runtime, CliError, Status};
 use crate::output::Output;
-
-mod webhook;
 
 #[derive(Debug, Subcommand)]
 pub enum MockCommand {
