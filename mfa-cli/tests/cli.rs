@@ -258,8 +258,5 @@ fn demo_runs_every_leg_against_the_simulators() {
     assert!(legs
         .iter()
         .any(|l| l["factor"] == "webhook" && l["ok"] == true));
-    assert!(
-        out.contains("read from the channel"),
-        "webhook code typed"
-    );
+    assert!(out.contains("read from the channel"), "webhook code typed");
 }
