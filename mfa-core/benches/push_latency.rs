@@ -53,6 +53,9 @@ fn main() {
     );
     let mut ctx = AuthContext::new("alice", "sshd");
     ctx.rhost = Some("198.51.100.4".into());
+    // No terminal: no "press Enter" prompt, so nothing but the client's
+    // polling stands between the approval and the decision.
+    ctx.interactive = false;
 
     println!(
         "push approval-to-decision latency, {runs} logins per setting (TLS simulator on loopback)"

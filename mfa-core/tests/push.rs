@@ -30,7 +30,7 @@ async fn push_approved_allows_with_signed_requests_and_pushinfo() {
     let audit = Capture::default();
     let e = engine(&sim, "secure", "pushinfo = true\n", &audit);
     let mut steps = menu("1");
-    steps.push(info("Pushed a login request to your phone..."));
+    steps.extend(pushed());
     let (d, _) = run(&e, &ctx("alice"), steps).await;
     assert_eq!(d, allowed());
 
@@ -100,7 +100,7 @@ async fn push_denied_each_time_uses_up_the_prompts() {
     let mut steps = Vec::new();
     for _ in 0..2 {
         steps.extend(menu("1"));
-        steps.push(info("Pushed a login request"));
+        steps.extend(pushed());
         steps.push(error("Login request denied."));
     }
     let (d, _) = run(&e, &ctx("alice"), steps).await;
@@ -116,7 +116,7 @@ async fn push_timed_out_at_duo_denies() {
     let audit = Capture::default();
     let e = engine(&sim, "safe", "prompts = 1\n", &audit);
     let mut steps = menu("1");
-    steps.push(info("Pushed a login request"));
+    steps.extend(pushed());
     steps.push(error("Login timed out."));
     let (d, _) = run(&e, &ctx("alice"), steps).await;
     assert!(is_deny(&d, "push: timeout"), "{d:?}");
@@ -129,7 +129,7 @@ async fn fraud_report_denies() {
     let audit = Capture::default();
     let e = engine(&sim, "secure", "prompts = 1\n", &audit);
     let mut steps = menu("1");
-    steps.push(info("Pushed a login request"));
+    steps.extend(pushed());
     steps.push(error("fraudulent"));
     let (d, _) = run(&e, &ctx("alice"), steps).await;
     assert!(is_deny(&d, "push: fraud"), "{d:?}");
@@ -142,7 +142,7 @@ async fn long_wait_with_waiting_statuses_then_approved() {
     let audit = Capture::default();
     let e = engine(&sim, "secure", "", &audit);
     let mut steps = menu("1");
-    steps.push(info("Pushed a login request"));
+    steps.extend(pushed());
     let (d, _) = run(&e, &ctx("alice"), steps).await;
     assert_eq!(d, allowed());
     assert_eq!(sim.state().requests_to("/auth/v2/auth_status").len(), 7);
@@ -159,7 +159,7 @@ async fn our_own_deadline_ends_a_wait_that_never_ends_even_in_safe_mode() {
     };
     let e = engine_with(config(&sim, "safe", ""), timing, &audit);
     let mut steps = menu("1");
-    steps.push(info("Pushed a login request"));
+    steps.extend(pushed());
     steps.push(error("Duo authentication failed."));
     let started = std::time::Instant::now();
     let (d, _) = run(&e, &ctx("alice"), steps).await;
@@ -175,7 +175,7 @@ async fn phone_call_shows_its_progress_and_allows() {
     let audit = Capture::default();
     let e = engine(&sim, "secure", "", &audit);
     let mut steps = menu("2");
-    steps.push(info("Calling your phone..."));
+    steps.extend(calling());
     steps.push(info("Dialing XXX-XXX-0100..."));
     steps.push(info("Answered. Press any key"));
     let (d, _) = run(&e, &ctx("alice"), steps).await;
@@ -193,7 +193,7 @@ async fn phone_call_not_answered_denies() {
     let audit = Capture::default();
     let e = engine(&sim, "secure", "prompts = 1\n", &audit);
     let mut steps = menu("2");
-    steps.push(info("Calling your phone..."));
+    steps.extend(calling());
     steps.push(error("Login timed out."));
     let (d, _) = run(&e, &ctx("alice"), steps).await;
     assert!(is_deny(&d, "phone: timeout"), "{d:?}");
@@ -268,7 +268,7 @@ async fn autopush_skips_the_menu() {
     let sim = DuoSim::start().await.unwrap();
     let audit = Capture::default();
     let e = engine(&sim, "secure", "autopush = true\n", &audit);
-    let (d, _) = run(&e, &ctx("alice"), vec![info("Pushed a login request")]).await;
+    let (d, _) = run(&e, &ctx("alice"), pushed()).await;
     assert_eq!(d, allowed());
     let auth = params(&sim, "/auth/v2/auth", 0);
     assert_eq!(param(&auth, "factor"), Some("auto"));
@@ -281,10 +281,8 @@ async fn autopush_falls_back_to_the_menu_after_a_failure() {
     sim.state().push = Answer::Deny;
     let audit = Capture::default();
     let e = engine(&sim, "secure", "autopush = true\n", &audit);
-    let mut steps = vec![
-        info("Pushed a login request"),
-        error("Login request denied."),
-    ];
+    let mut steps = pushed();
+    steps.push(error("Login request denied."));
     steps.extend(menu("123456"));
     let (d, _) = run(&e, &ctx("alice"), steps).await;
     assert_eq!(d, allowed());
@@ -400,7 +398,7 @@ async fn odd_characters_in_user_names_are_signed_and_sent_intact() {
     let sim = DuoSim::start().await.unwrap();
     let audit = Capture::default();
     let e = engine(&sim, "secure", "autopush = true\npushinfo = true\n", &audit);
-    let (d, _) = run(&e, &ctx(ODD_USER), vec![info("Pushed a login request")]).await;
+    let (d, _) = run(&e, &ctx(ODD_USER), pushed()).await;
     assert_eq!(d, allowed());
     assert!(sim.state().rejected.is_empty());
     let auth = params(&sim, "/auth/v2/auth", 0);
@@ -431,7 +429,7 @@ async fn rate_limited_preauth_is_retried_after_retry_after_seconds_and_date() {
         let audit = Capture::default();
         let e = engine(&sim, "secure", "autopush = true\n", &audit);
         let started = std::time::Instant::now();
-        let (d, _) = run(&e, &ctx("alice"), vec![info("Pushed a login request")]).await;
+        let (d, _) = run(&e, &ctx("alice"), pushed()).await;
         assert_eq!(d, allowed(), "Retry-After: {retry_after}");
         assert_eq!(sim.state().requests_to("/auth/v2/preauth").len(), 2);
         // Seconds form: waited a full second. Date form: up to one second
@@ -440,4 +438,19 @@ async fn rate_limited_preauth_is_retried_after_retry_after_seconds_and_date() {
             assert!(started.elapsed() >= Duration::from_secs(1));
         }
     }
+}
+
+#[tokio::test]
+async fn with_autopush_unknown_users_see_the_push_message_and_prompt() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "autopush = true\n", &audit);
+    let known = run(&e, &ctx("alice"), pushed()).await.1;
+    let unknown = run(&e, &ctx("mallory"), pushed()).await.1;
+    assert_eq!(known, unknown, "the same messages and prompts");
+    assert_eq!(
+        sim.state().requests_to("/auth/v2/preauth").len(),
+        1,
+        "only alice's"
+    );
 }

@@ -29,6 +29,11 @@ use crate::sanitize::{for_log, strip_control};
 pub const PUSHED: &str = "Pushed a login request to your phone...";
 pub const CALLING: &str = "Calling your phone...";
 pub const INVALID: &str = "Invalid passcode or option.";
+/// Before OpenSSH 10.3 a PAM info message is shown only with the next
+/// prompt: without this one, "Pushed a login request..." would stay hidden
+/// while the push is pending (duo_unix's problem).
+pub const ENTER_PUSH: &str = "Press Enter once you have approved the login on your phone: ";
+pub const ENTER_CALL: &str = "Press Enter once you have answered the call: ";
 
 /// How long to wait, and how often to ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,25 @@ impl std::fmt::Debug for PushFactor {
             .field("prompts", &self.prompts)
             .field("timing", &self.timing)
             .finish_non_exhaustive()
+    }
+}
+
+/// Why an attempt stopped early.
+enum Stop {
+    Duo(DuoError),
+    /// The person went away (Ctrl-C, closed connection).
+    Conversation(ConversationError),
+}
+
+impl From<DuoError> for Stop {
+    fn from(e: DuoError) -> Self {
+        Stop::Duo(e)
+    }
+}
+
+impl From<ConversationError> for Stop {
+    fn from(e: ConversationError) -> Self {
+        Stop::Conversation(e)
     }
 }
 
@@ -183,7 +207,7 @@ impl PushFactor {
         duo_user: &str,
         factor: &AuthFactor,
         deadline: Instant,
-    ) -> Result<Attempt, DuoError> {
+    ) -> Result<Attempt, Stop> {
         let ipaddr = remote_ip(ctx);
         let pushinfo = self.pushinfo(ctx);
         let req = AuthRequest {
@@ -210,16 +234,15 @@ impl PushFactor {
             }
             AuthStart::Txid(t) => t,
         };
-        let mut last = match factor {
-            AuthFactor::Phone { .. } => {
-                conv.info(CALLING).await.map_err(conv_err)?;
-                String::new()
-            }
-            _ => {
-                conv.info(PUSHED).await.map_err(conv_err)?;
-                "pushed".to_owned()
-            }
+        let (text, enter, mut last) = match factor {
+            AuthFactor::Phone { .. } => (CALLING, ENTER_CALL, String::new()),
+            _ => (PUSHED, ENTER_PUSH, "pushed".to_owned()),
         };
+        conv.info(text).await?;
+        if ctx.interactive {
+            // The answer is only a signal; the decision comes from Duo.
+            drop(zeroize::Zeroizing::new(conv.prompt_visible(enter).await?));
+        }
         loop {
             let s = self.client.auth_status(stamp, &txid, deadline).await?;
             let msg = strip_control(&s.status_msg, false);
@@ -227,7 +250,7 @@ impl PushFactor {
                 AuthResult::Allow => return Ok(Attempt::Allow),
                 AuthResult::Waiting => {
                     if s.status != last && !msg.is_empty() {
-                        conv.info(&msg).await.map_err(conv_err)?;
+                        conv.info(&msg).await?;
                     }
                     last = s.status;
                 }
@@ -240,14 +263,14 @@ impl PushFactor {
                     )));
                 }
                 AuthResult::Other(r) => {
-                    return Err(DuoError::Garbage(format!(
+                    return Err(Stop::Duo(DuoError::Garbage(format!(
                         "unknown auth_status result {:?}",
                         strip_control(&r, false)
-                    )))
+                    ))))
                 }
             }
             if Instant::now() + self.timing.poll_interval >= deadline {
-                return Err(DuoError::Deadline);
+                return Err(Stop::Duo(DuoError::Deadline));
             }
             tokio::time::sleep(self.timing.poll_interval).await;
         }
@@ -260,11 +283,6 @@ fn or<'a>(msg: &'a str, default: &'a str) -> &'a str {
     } else {
         msg
     }
-}
-
-/// A conversation failure inside an attempt ends it (the person left).
-fn conv_err(e: ConversationError) -> DuoError {
-    DuoError::Garbage(format!("conversation: {e}"))
 }
 
 /// Duo's `ipaddr` must be an address; a host name is not sent.
@@ -383,7 +401,8 @@ impl Factor for PushFactor {
             {
                 Ok(Attempt::Allow) => Ok(Outcome::Allow),
                 Ok(Attempt::Failed(why)) => Ok(Outcome::Deny(format!("duo auth: {why}"))),
-                Err(e) => Ok(fail(e)),
+                Err(Stop::Duo(e)) => Ok(fail(e)),
+                Err(Stop::Conversation(e)) => Err(e.into()),
             };
         }
         let menu = Menu::from_devices(&pre.devices);
@@ -411,10 +430,11 @@ impl Factor for PushFactor {
             {
                 Ok(Attempt::Allow) => return Ok(Outcome::Allow),
                 Ok(Attempt::Failed(why)) => last = why,
-                Err(e) => {
+                Err(Stop::Duo(e)) => {
                     let _ = conv.error("Duo authentication failed.").await;
                     return Ok(fail(e));
                 }
+                Err(Stop::Conversation(e)) => return Err(e.into()),
             }
         }
         Ok(Outcome::Deny(format!(
@@ -424,14 +444,19 @@ impl Factor for PushFactor {
     }
 
     /// An unknown user sees what an enrolled one sees first: the menu and
-    /// its prompt (or, with autopush or no terminal, the push message).
+    /// its prompt (with autopush, the push message and its Enter prompt;
+    /// without a terminal, the push message).
     async fn decoy(
         &self,
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<(), ConversationError> {
-        if self.autopush || !ctx.interactive {
+        if !ctx.interactive {
             return conv.info(PUSHED).await;
+        }
+        if self.autopush {
+            conv.info(PUSHED).await?;
+            return conv.prompt_visible(ENTER_PUSH).await.map(drop);
         }
         let devices: Vec<crate::provider::duo::Device> =
             serde_json::from_value(serde_json::json!([{

@@ -6,5 +6,5 @@
 mod factor;
 mod menu;
 
-pub use factor::{PushFactor, Timing};
+pub use factor::{PushFactor, Timing, CALLING, ENTER_CALL, ENTER_PUSH, INVALID, PUSHED};
 pub use menu::{Choice, Menu};

@@ -161,3 +161,19 @@ pub fn dead_host() -> String {
     drop(l);
     a.to_string()
 }
+
+/// The push message and the Enter prompt that makes it visible under
+/// OpenSSH < 10.3.
+pub fn pushed() -> Vec<Step> {
+    vec![
+        info(mfa_core::push::PUSHED),
+        Step::Visible(mfa_core::push::ENTER_PUSH.into(), String::new()),
+    ]
+}
+
+pub fn calling() -> Vec<Step> {
+    vec![
+        info(mfa_core::push::CALLING),
+        Step::Visible(mfa_core::push::ENTER_CALL.into(), String::new()),
+    ]
+}

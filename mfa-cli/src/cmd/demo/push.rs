@@ -10,13 +10,22 @@ use mfa_core::accounts::{effective_uid, name_of_uid};
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::push::{PushFactor, Timing};
 use mfa_core::testing::duo::{Answer, DuoSim};
-use mfa_core::{AuthContext, Config, Engine};
+use mfa_core::{AuthContext, Config, Conversation, Engine};
 
-use super::{conversation, describe, Leg};
+use super::{conversation, describe, AutoTyper, Leg};
 use crate::cmd::{runtime, CliError};
 
 /// How long the simulated phone takes to answer.
 const PHONE_DELAY: Duration = Duration::from_millis(1500);
+
+/// The terminal, or the auto-typer choosing option 1 and pressing Enter.
+fn answers(auto: bool) -> Box<dyn Conversation> {
+    if auto {
+        Box::new(AutoTyper::new(["1".to_owned(), String::new()]))
+    } else {
+        conversation(false, String::new)
+    }
+}
 
 pub fn leg(dir: &Path, auto: bool) -> Result<Leg, CliError> {
     println!("\n== Duo push (Auth API v2 against a simulated Duo over TLS) ==");
@@ -57,16 +66,16 @@ pub fn leg(dir: &Path, auto: bool) -> Result<Leg, CliError> {
     ctx.rhost = Some("203.0.113.7".into());
 
     println!(
-        "\n2. Log in and choose Duo Push; the simulated phone approves after {:.1} s:",
+        "\n2. Log in, choose Duo Push and press Enter; the simulated phone approves after {:.1} s:",
         PHONE_DELAY.as_secs_f32()
     );
-    let mut conv = conversation(auto, || "1".into());
+    let mut conv = answers(auto);
     let first = rt.block_on(engine.authenticate(&ctx, conv.as_mut()));
     println!("   engine says: {}", describe(&first));
 
     println!("\n3. Again, but this time the phone says \"deny\":");
     sim.state().push = Answer::Deny;
-    let mut conv = conversation(auto, || "1".into());
+    let mut conv = answers(auto);
     let second = rt.block_on(engine.authenticate(&ctx, conv.as_mut()));
     println!("   engine says: {}", describe(&second));
 
