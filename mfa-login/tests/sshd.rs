@@ -89,7 +89,7 @@ fn nobody_answering_is_denied_at_the_login_deadline() {
         return;
     }
     let f = Fixture::with(Options {
-        config: "[general]\nlogin_timeout_secs = 5",
+        config: "[general]\nlogin_timeout_secs = 5".into(),
         ..Options::default()
     });
     let marker = f.user.home.join("ran");

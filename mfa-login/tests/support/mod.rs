@@ -102,7 +102,7 @@ pub struct Options {
     /// returns its path.
     pub shell: Option<fn(&Path) -> String>,
     /// TOML put at the top of mfa.toml (e.g. a `[general]` section).
-    pub config: &'static str,
+    pub config: String,
 }
 
 impl Default for Options {
@@ -111,7 +111,7 @@ impl Default for Options {
             keep: Box::new(|_| true),
             per_key: false,
             shell: None,
-            config: "",
+            config: String::new(),
         }
     }
 }
@@ -207,6 +207,20 @@ impl Fixture {
             etc,
             dir,
         }
+    }
+
+    /// Writes another file into /etc/mfa (users.toml, a CA), root:group
+    /// 0640 like the config. Read at each login, so sshd may be running.
+    pub fn write_etc(&self, name: &str, contents: &[u8]) {
+        let path = self.etc.join(name);
+        std::fs::write(&path, contents).unwrap();
+        nix::unistd::chown(
+            &path,
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(nix::unistd::Gid::from_raw(self.config_group.gid)),
+        )
+        .unwrap();
+        chmod(&path, 0o640);
     }
 
     /// `ssh` as the test user, sending `MFA_PASSCODE` when given.
