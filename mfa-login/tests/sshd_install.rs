@@ -207,6 +207,31 @@ fn per_key_install_runs_mfa_login_and_refuses_forwarding() {
     let (l, r) = through_forwards(&f);
     assert_eq!(l.as_deref(), Some(&b""[..]), "{}", f.sshd.log());
     assert!(r.is_none(), "{r:?}");
+
+    // `pty` in the documented line: an interactive login gets its terminal
+    // (under `restrict` alone there would be none, hence no prompt).
+    let mut ssh = f.ssh(None);
+    ssh.arg("-tt");
+    let o = on_terminal(
+        &ssh,
+        &[
+            "expect",
+            "Verification code: ",
+            "send",
+            &format!("{}\r", totp_now()),
+            "expect",
+            "$ ",
+            "send",
+            "echo MA''RK; exit\r",
+        ],
+        30,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", f.explain(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\nMARK"),
+        "{}",
+        f.explain(&o)
+    );
 }
 
 #[test]
