@@ -454,3 +454,24 @@ async fn with_autopush_unknown_users_see_the_push_message_and_prompt() {
         "only alice's"
     );
 }
+
+#[tokio::test]
+async fn a_long_polled_auth_status_may_outlast_the_request_timeout() {
+    // Duo holds auth_status until the status changes; the 2 s request
+    // timeout must not cut that short (only the factor's deadline may).
+    let sim = DuoSim::start().await.unwrap();
+    {
+        let mut st = sim.state();
+        st.long_poll = true;
+        st.answer_after = Some(Duration::from_millis(3500));
+    }
+    let audit = Capture::default();
+    let e = engine(&sim, "secure", "autopush = true\n", &audit);
+    let (d, _) = run(&e, &ctx("alice"), pushed()).await;
+    assert_eq!(d, allowed());
+    assert_eq!(
+        sim.state().requests_to("/auth/v2/auth_status").len(),
+        1,
+        "one held poll"
+    );
+}

@@ -136,6 +136,8 @@ pub struct AuthRequest<'a> {
 /// As `provider::http::client` defaults.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+const AUTH_STATUS: &str = "/auth/v2/auth_status";
+
 const NO_PARAMS: &[(&str, &str)] = &[];
 
 enum Method {
@@ -264,7 +266,7 @@ impl DuoClient {
         let v = self
             .call(
                 Method::Get,
-                "/auth/v2/auth_status",
+                AUTH_STATUS,
                 &[("txid", txid)],
                 Some(stamp),
                 deadline,
@@ -291,9 +293,15 @@ impl DuoClient {
             else {
                 return Err(DuoError::Deadline);
             };
-            let resp = self
-                .send(&method, path, params, stamp, left.min(self.timeout))
-                .await?;
+            // auth_status long-polls: Duo holds it until the status
+            // changes, so only the deadline bounds it (connecting is still
+            // bounded by the client's connect timeout).
+            let limit = if path == AUTH_STATUS {
+                left
+            } else {
+                left.min(self.timeout)
+            };
+            let resp = self.send(&method, path, params, stamp, limit).await?;
             let status = resp.status().as_u16();
             if status == 429 {
                 let wait = resp
@@ -314,7 +322,7 @@ impl DuoClient {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let body_deadline = deadline.min(Instant::now() + self.timeout);
+            let body_deadline = deadline.min(Instant::now() + limit);
             let body = match tokio::time::timeout_at(body_deadline, resp.bytes()).await {
                 Ok(Ok(b)) => b,
                 Ok(Err(e)) => return Err(DuoError::Unreachable(describe(&e))),

@@ -245,7 +245,8 @@ fn auth_status(st: &mut DuoState, params: &[(String, String)]) -> ResponseTempla
     let Some(txid) = get(params, "txid") else {
         return fail(400, 40001, "Missing required request parameters");
     };
-    let (waiting_polls, answer_after) = (st.waiting_polls, st.answer_after);
+    let (waiting_polls, answer_after, long_poll) =
+        (st.waiting_polls, st.answer_after, st.long_poll);
     let Some((_, txn)) = st.txns.iter_mut().find(|(id, _)| id == txid) else {
         return fail(400, 40002, "Invalid request parameters (txid)");
     };
@@ -255,7 +256,12 @@ fn auth_status(st: &mut DuoState, params: &[(String, String)]) -> ResponseTempla
         Some(after) => txn.started.elapsed() < after,
         None => txn.polls <= waiting_polls,
     };
-    if waiting {
+    // Long poll: answer with the outcome, held back until the phone answers.
+    let hold = match (long_poll, answer_after) {
+        (true, Some(after)) if waiting => Some(after.saturating_sub(txn.started.elapsed())),
+        _ => None,
+    };
+    if waiting && hold.is_none() {
         let (status, msg) = match (phone, txn.polls) {
             (true, 1) => ("calling", "Dialing XXX-XXX-0100..."),
             (true, _) => (
@@ -275,5 +281,9 @@ fn auth_status(st: &mut DuoState, params: &[(String, String)]) -> ResponseTempla
         Answer::Timeout => ("deny", "timeout", "Login timed out."),
         Answer::Fraud => ("deny", "fraud", "Login request reported as fraudulent."),
     };
-    ok(json!({"result": result, "status": status, "status_msg": msg}))
+    let resp = ok(json!({"result": result, "status": status, "status_msg": msg}));
+    match hold {
+        Some(d) => resp.set_delay(d),
+        None => resp,
+    }
 }

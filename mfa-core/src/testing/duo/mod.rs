@@ -114,6 +114,9 @@ pub struct DuoState {
     pub waiting_polls: u32,
     /// ...or, when set, the phone answers this long after `/auth`.
     pub answer_after: Option<Duration>,
+    /// Like Duo, hold `auth_status` until the phone answers (with
+    /// `answer_after`) instead of answering `waiting` at once.
+    pub long_poll: bool,
     /// Passcodes accepted once each (hardware token, app codes).
     pub passcodes: Vec<String>,
     /// The current SMS batch: replaced on every `factor=sms`.
@@ -141,6 +144,7 @@ impl Default for DuoState {
             phone: Answer::Approve,
             waiting_polls: 0,
             answer_after: None,
+            long_poll: false,
             passcodes: vec!["123456".into()],
             sms_codes: Vec::new(),
             sms_batches: 0,
