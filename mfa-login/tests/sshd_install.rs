@@ -263,3 +263,32 @@ fn without_its_group_mfa_login_denies_instead_of_using_the_default() {
     assert_eq!(o.status.code(), Some(0), "{}", f.explain(&o));
     assert_eq!(o.stdout, b"hello\n");
 }
+
+#[test]
+fn mfa_user_add_keeps_the_users_file_readable_to_mfa_login() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new();
+    // What `mfa user add` does, as root: a new users.toml by rename. In the
+    // documented setgid /etc/mfa it inherits the group; otherwise it would
+    // be root:root and every ForceCommand login would fail.
+    let users = f.etc.join("users.toml");
+    mfa_core::userdb::add(
+        &users,
+        &mfa_core::userdb::NewUser {
+            name: f.user.name.clone(),
+            factors: Some(vec![mfa_core::FactorKind::Totp]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let meta = std::fs::metadata(&users).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::gid(&meta),
+        f.config_group.gid
+    );
+    let o = f.ssh(Some(SCRATCH[0])).arg("echo hello").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", f.explain(&o));
+    assert_eq!(o.stdout, b"hello\n");
+}

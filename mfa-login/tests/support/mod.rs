@@ -153,7 +153,7 @@ impl Fixture {
         }
         user.write_file(TOTP_FILE, totp.as_bytes(), 0o600).unwrap();
 
-        // docs/login.md: /etc/mfa root:mfa 0750, mfa.toml root:mfa 0640,
+        // docs/login.md: /etc/mfa root:mfa 2750, mfa.toml root:mfa 0640,
         // mfa-login root:mfa 2755.
         let etc = dir.path().join("etc-mfa");
         std::fs::create_dir(&etc).unwrap();
@@ -168,7 +168,7 @@ impl Fixture {
         .unwrap();
         let bin = dir.path().join("mfa-login");
         std::fs::copy(env!("CARGO_BIN_EXE_mfa-login"), &bin).unwrap();
-        for (path, mode) in [(&etc, 0o750), (&config, 0o640), (&bin, 0o2755)] {
+        for (path, mode) in [(&etc, 0o2750), (&config, 0o640), (&bin, 0o2755)] {
             nix::unistd::chown(
                 path.as_path(),
                 Some(nix::unistd::Uid::from_raw(0)),
