@@ -526,6 +526,26 @@ async fn refused_connection_is_unavailable() {
     delivery_fails(&refusing_url().unwrap(), None, "cannot connect").await;
 }
 
+/// Services answer `ok` (Slack), nothing (Discord 204) or JSON: the body of
+/// a 2xx answer is never parsed, so garbage there still means delivered.
+#[tokio::test]
+async fn a_2xx_answer_with_a_garbage_body_counts_as_delivered() {
+    let sink = WebhookSink::start(Service::Slack).await.unwrap();
+    sink.set_fault(Some(Fault::Malformed));
+    let s = setup(&sink.url(), "", "preset = \"slack\"");
+    let (code, tag) = expected(13, 8);
+    let d = run(
+        &s,
+        &ctx(&s, "alice", 13),
+        vec![
+            sent(&tag),
+            ScriptedConversation::secret(&prompt(&tag), &code),
+        ],
+    )
+    .await;
+    assert_eq!(d, allowed());
+}
+
 #[tokio::test]
 async fn unknown_users_see_the_same_prompts_and_nothing_is_posted() {
     let sink = WebhookSink::start(Service::Slack).await.unwrap();
@@ -601,6 +621,72 @@ async fn custom_template_is_what_gets_posted() {
         j,
         serde_json::json!({"msg": format!("bob needs {code}"), "tag": tag})
     );
+}
+
+/// Real HTTPS: the sink behind a rustls front with the test CA's
+/// certificate, trusted only through `ca_file`.
+#[tokio::test]
+async fn https_with_ca_file_delivers_and_an_untrusted_certificate_fails_closed() {
+    use mfa_core::testing::duo::{SimCert, TlsFront};
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/duo/ca.pem");
+    let sink = WebhookSink::start(Service::Slack).await.unwrap();
+    let front = TlsFront::start(sink.addr(), SimCert::Trusted).unwrap();
+    let url = format!("https://127.0.0.1:{}{SECRET_PATH}", front.addr().port());
+    let webhook = format!("preset = \"slack\"\nca_file = \"{}\"", ca.display());
+    let s = setup(&url, "", &webhook);
+    let (code, tag) = expected(12, 8);
+    let d = run(
+        &s,
+        &ctx(&s, "alice", 12),
+        vec![
+            sent(&tag),
+            ScriptedConversation::secret(&prompt(&tag), &code),
+        ],
+    )
+    .await;
+    assert_eq!(d, allowed());
+    assert_eq!(sink.received().len(), 1);
+
+    // Without ca_file the built-in roots do not know the test CA; a
+    // self-signed certificate is refused even with it.
+    for (cert, webhook) in [
+        (SimCert::Trusted, "preset = \"slack\"".to_owned()),
+        (SimCert::SelfSigned, webhook.clone()),
+    ] {
+        let front = TlsFront::start(sink.addr(), cert).unwrap();
+        let url = format!("https://127.0.0.1:{}{SECRET_PATH}", front.addr().port());
+        let s = setup(&url, "", &webhook);
+        let d = run(
+            &s,
+            &ctx(&s, "alice", 12),
+            vec![
+                Step::ErrorContaining("could not be sent".into()),
+                Step::ErrorContaining("cannot be reached".into()),
+            ],
+        )
+        .await;
+        assert!(
+            denied_because(&d, "provider unavailable"),
+            "{cert:?}: {d:?}"
+        );
+        assert!(!format!("{d:?}").contains(SECRET_PATH));
+    }
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "nothing got through untrusted TLS"
+    );
+}
+
+#[test]
+fn a_missing_ca_file_is_a_config_error_when_the_engine_is_built() {
+    let src = "[policy]\nfactors = [\"webhook\"]\n[webhook]\nurl = \"https://hooks.example/x\"\n\
+               ca_file = \"/nonexistent/ca.pem\"\n";
+    let cfg = Config::parse(Path::new("mfa.toml"), src).unwrap();
+    let e = Engine::with_users(cfg, UsersDb::default()).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("webhook.ca_file"), "{e}");
+    assert!(e.message.contains("/nonexistent/ca.pem"), "{e}");
+    assert!(!e.to_string().contains("hooks.example/x"), "{e}");
 }
 
 #[test]

@@ -119,6 +119,12 @@ impl WebhookSink {
         format!("{}{SECRET_PATH}", self.server.uri())
     }
 
+    /// The plain-HTTP address, for a TLS front (`testing::duo::TlsFront`)
+    /// placed before the sink.
+    pub fn addr(&self) -> SocketAddr {
+        *self.server.address()
+    }
+
     pub fn service(&self) -> Service {
         self.service
     }

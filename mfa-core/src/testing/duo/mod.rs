@@ -23,7 +23,7 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request};
 
 use super::sim::{self, Fault, Recorded, Shared};
-pub use tls::{SimCert, CA_PEM};
+pub use tls::{SimCert, TlsFront, CA_PEM};
 
 /// The integration key every simulator accepts.
 pub const IKEY: &str = "DIMFATESTSIM00000001";
