@@ -278,6 +278,11 @@ fn hostile_parameters_get_the_fixed_failure_page() {
         &format!("POST /complete-check?check_id={ID}&code=abc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     );
     assert_eq!(status, 405);
+    let (status, _, _) = raw(
+        a,
+        &format!("HEAD /complete-check?check_id={ID}&code=abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 405, "a HEAD never completes a check");
     let (status, _, _) = raw(a, "GARBAGE\r\n\r\n");
     assert!(status == 400 || status == 0, "{status}");
 

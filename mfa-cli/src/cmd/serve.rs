@@ -159,11 +159,7 @@ async fn respond(
         );
     };
     event(&reply);
-    let body = if method == "HEAD" {
-        Bytes::new()
-    } else {
-        Bytes::from(page_html(reply.kind))
-    };
+    let body = Bytes::from(page_html(reply.kind));
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() =
         hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);

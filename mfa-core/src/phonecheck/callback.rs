@@ -263,7 +263,9 @@ impl CallbackService {
         if path != CALLBACK_PATH {
             return Self::reply(404, PageKind::NotFound, "not-found", String::new());
         }
-        if method != "GET" && method != "HEAD" {
+        // Only GET: completing a check is what the phone's redirect does;
+        // a HEAD (link checkers, prefetchers) must not consume the code.
+        if method != "GET" {
             return Self::reply(405, PageKind::Failed, "bad-method", String::new());
         }
         if let Err(secs) = self.limiter.check(peer, Instant::now()) {
