@@ -475,3 +475,53 @@ async fn a_long_polled_auth_status_may_outlast_the_request_timeout() {
         "one held poll"
     );
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_preauth_allow_is_logged_as_a_duo_side_bypass() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let sim = DuoSim::start().await.unwrap();
+            {
+                let mut st = sim.state();
+                st.preauth = PreauthScenario::Allow;
+                st.preauth_msg = Some("bypass\u{1b}[2J".into());
+            }
+            let audit = Capture::default();
+            let e = engine(&sim, "secure", "", &audit);
+            run(&e, &ctx("alice"), vec![]).await.0
+        })
+    });
+    assert_eq!(d, allowed());
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("Duo-side bypass"))
+        .unwrap_or_else(|| panic!("no bypass warning in {text:?}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("user=alice"), "{line}");
+    assert!(line.contains("duo_user=alice.duo"), "{line}");
+    assert!(!line.contains('\u{1b}'), "server text is escaped in logs: {line}");
+}

@@ -4,8 +4,10 @@
 
 pub mod client;
 pub mod date;
+pub mod error;
 pub mod sign;
 pub mod types;
 
-pub use client::{AuthRequest, DuoClient, DuoError, DuoSettings, PreauthRequest, Stamp};
+pub use client::{AuthRequest, DuoClient, DuoSettings, PreauthRequest, Stamp};
+pub use error::DuoError;
 pub use types::{AuthFactor, AuthResult, AuthStart, AuthStatus, Device, Preauth, PreauthResult};
