@@ -523,5 +523,8 @@ fn a_preauth_allow_is_logged_as_a_duo_side_bypass() {
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("user=alice"), "{line}");
     assert!(line.contains("duo_user=alice.duo"), "{line}");
-    assert!(!line.contains('\u{1b}'), "server text is escaped in logs: {line}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "server text is escaped in logs: {line}"
+    );
 }
