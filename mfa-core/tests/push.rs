@@ -528,3 +528,18 @@ fn a_preauth_allow_is_logged_as_a_duo_side_bypass() {
         "server text is escaped in logs: {line}"
     );
 }
+
+#[test]
+fn configuration_errors_name_the_key() {
+    use mfa_core::push::PushFactor;
+    let users = std::sync::Arc::new(users());
+    let e = PushFactor::from_config(&mfa_core::Config::default(), &users).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("push"), "{e}");
+    let src =
+        "[push]\nikey = \"i\"\nskey = \"s\"\nhost = \"h\"\nca_file = \"/nonexistent/duo-ca.pem\"\n";
+    let cfg = mfa_core::Config::parse(std::path::Path::new("/etc/mfa/mfa.toml"), src).unwrap();
+    let e = PushFactor::from_config(&cfg, &users).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("push.ca_file"), "{e}");
+    assert!(e.to_string().contains("/nonexistent/duo-ca.pem"), "{e}");
+    assert!(e.to_string().starts_with("/etc/mfa/mfa.toml"), "{e}");
+}

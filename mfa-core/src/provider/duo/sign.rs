@@ -99,7 +99,10 @@ pub fn sign<K: AsRef<str>, V: AsRef<str>>(
     req: Request<'_, K, V>,
 ) -> Signed {
     let params = canon_params(req.params);
-    let canon = canonical(&req.date, req.method, req.host, req.path, &params);
+    // The canonical string holds every parameter, passcodes included.
+    let canon = Zeroizing::new(canonical(
+        &req.date, req.method, req.host, req.path, &params,
+    ));
     let sig = signature(skey, &canon);
     Signed {
         authorization: authorization(ikey, &sig),

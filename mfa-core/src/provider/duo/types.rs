@@ -137,8 +137,9 @@ pub(crate) struct Envelope {
     pub message_detail: Option<String>,
 }
 
-/// The factor a user picked (or the default one).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The factor a user picked (or the default one). `Debug` never shows a
+/// passcode.
+#[derive(Clone, PartialEq, Eq)]
 pub enum AuthFactor {
     /// Duo chooses (push if possible, else phone), device `auto`.
     Auto,
@@ -153,6 +154,18 @@ pub enum AuthFactor {
         device: String,
     },
     Passcode(zeroize::Zeroizing<String>),
+}
+
+impl std::fmt::Debug for AuthFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("Auto"),
+            Self::Push { device } => f.debug_struct("Push").field("device", device).finish(),
+            Self::Phone { device } => f.debug_struct("Phone").field("device", device).finish(),
+            Self::Sms { device } => f.debug_struct("Sms").field("device", device).finish(),
+            Self::Passcode(_) => f.write_str("Passcode([redacted])"),
+        }
+    }
 }
 
 impl AuthFactor {
@@ -200,6 +213,16 @@ mod tests {
             serde_json::from_str(include_str!("../../../../fixtures/duo/fail_401.json")).unwrap();
         assert_eq!(fail.stat.as_deref(), Some("FAIL"));
         assert_eq!(fail.code, Some(40103));
+    }
+
+    #[test]
+    fn debug_never_shows_a_passcode() {
+        let p = AuthFactor::Passcode(zeroize::Zeroizing::new("314159".into()));
+        assert_eq!(format!("{p:?}"), "Passcode([redacted])");
+        let d = AuthFactor::Push {
+            device: "D1".into(),
+        };
+        assert_eq!(format!("{d:?}"), "Push { device: \"D1\" }");
     }
 
     #[test]
