@@ -217,3 +217,110 @@ async fn unknown_endpoints_and_bad_parameters_are_refusals() {
         "{err:?}"
     );
 }
+
+/// The simulator itself refuses what a real Duo refuses: a test that could
+/// not fail if the simulator accepted anything would prove nothing.
+#[tokio::test]
+async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
+    use mfa_core::provider::duo::{date, sign};
+    let sim = DuoSim::start().await.unwrap();
+    let http = mfa_core::provider::http::client(&HttpSettings {
+        timeout: Duration::from_secs(2),
+        ca_file: Some(sim.ca_file()),
+        proxy: None,
+    })
+    .unwrap();
+    let host = sim.host();
+    let url = format!("https://{host}/auth/v2/preauth");
+    let now = mfa_core::Clock::now_unix(&SystemClock);
+    let signed = |d: &str, params: &[(&str, &str)]| {
+        sign::sign(
+            IKEY,
+            SKEY.as_bytes(),
+            sign::Request {
+                method: "POST",
+                host: &host,
+                path: "/auth/v2/preauth",
+                params,
+                date: d.to_owned(),
+            },
+        )
+    };
+    let good = signed(&date::rfc2822(now), &[("username", "alice")]);
+    let form = "application/x-www-form-urlencoded";
+
+    // The reference request is accepted...
+    let r = http
+        .post(&url)
+        .header("Date", &good.date)
+        .header("Authorization", &good.authorization)
+        .header("Content-Type", form)
+        .body(good.params.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // ...and each deviation from it is a 401 with Duo's reason.
+    let other_body = signed(&date::rfc2822(now), &[("username", "mallory")]);
+    let wrong_ikey = sign::authorization("DIWRONG", "00");
+    let cases: Vec<(&str, Vec<(&str, String)>, String)> = vec![
+        (
+            "Missing request credentials",
+            vec![("Date", good.date.clone())],
+            good.params.clone(),
+        ),
+        (
+            "Invalid integration key",
+            vec![("Date", good.date.clone()), ("Authorization", wrong_ikey)],
+            good.params.clone(),
+        ),
+        (
+            "Invalid signature",
+            vec![
+                ("Date", good.date.clone()),
+                ("Authorization", good.authorization.clone()),
+            ],
+            other_body.params.clone(),
+        ),
+        (
+            "differ",
+            vec![
+                ("Date", good.date.clone()),
+                ("X-Duo-Date", date::rfc2822(now + 1)),
+                ("Authorization", good.authorization.clone()),
+            ],
+            good.params.clone(),
+        ),
+        (
+            "Malformed date",
+            vec![
+                ("Date", "yesterday".into()),
+                ("Authorization", good.authorization.clone()),
+            ],
+            good.params.clone(),
+        ),
+    ];
+    for (why, headers, body) in cases {
+        let mut rb = http.post(&url).header("Content-Type", form).body(body);
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{why}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["stat"], "FAIL", "{why}");
+        assert!(v["message"].as_str().unwrap().contains(why), "{why}: {v}");
+    }
+    // JSON instead of a form body is refused even when correctly signed.
+    let r = http
+        .post(&url)
+        .header("Date", &good.date)
+        .header("Authorization", &good.authorization)
+        .header("Content-Type", "application/json")
+        .body(good.params.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
