@@ -264,7 +264,8 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
     // ...and each deviation from it is a 401 with Duo's reason.
     let other_body = signed(&date::rfc2822(now), &[("username", "mallory")]);
     let wrong_ikey = sign::authorization("DIWRONG", "00");
-    let cases: Vec<(&str, Vec<(&str, String)>, String)> = vec![
+    type Headers = Vec<(&'static str, String)>;
+    let cases: Vec<(&str, Headers, String)> = vec![
         (
             "Missing request credentials",
             vec![("Date", good.date.clone())],
