@@ -144,6 +144,10 @@ pub enum TemplateError {
     InvalidJson(String),
     #[error("must be a JSON object ({{...}}) once filled in")]
     NotObject,
+    #[error("variables may only be used in JSON string values, not in object keys")]
+    VariableInKey,
+    #[error("with the longest allowed values the message is {worst} characters; Discord refuses more than {limit} (use fewer variables)")]
+    TooLong { worst: usize, limit: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,13 +208,66 @@ impl Template {
             return Err(TemplateError::NoCode);
         }
         let t = Self { segments, markup };
-        let filled = t.render(&SAMPLE);
-        let v: serde_json::Value = serde_json::from_str(&filled)
-            .map_err(|e| TemplateError::InvalidJson(json_error_place(&e)))?;
-        if !v.is_object() {
+        let fill = |values: &Values<'_>| {
+            serde_json::from_str::<serde_json::Value>(&t.render(values))
+                .map_err(|e| TemplateError::InvalidJson(json_error_place(&e)))
+        };
+        let hostile = fill(&SAMPLE)?;
+        if !hostile.is_object() {
             return Err(TemplateError::NotObject);
         }
+        // Values may only ever change string contents. If two different
+        // fillings give differently shaped JSON, a variable sits in an
+        // object key, where a user name could add, rename or shadow a field.
+        if shape(&hostile) != shape(&fill(&PLAIN)?) {
+            return Err(TemplateError::VariableInKey);
+        }
+        t.check_discord_limit()?;
         Ok(t)
+    }
+
+    /// Discord refuses a `content` over 2000 characters, and a refusal
+    /// counts as "unreachable" (failmode). So the longest message any values
+    /// can produce (each at its cap, every character one that markup
+    /// escaping doubles) must fit, or a client could choose a long command
+    /// and turn `failmode = safe` into a way in.
+    fn check_discord_limit(&self) -> Result<(), TemplateError> {
+        if self.markup != Markup::Discord {
+            return Ok(());
+        }
+        let fill = |v: Var| "*".repeat(v.max_chars());
+        let (code, session, user, host) = (
+            fill(Var::Code),
+            fill(Var::Session),
+            fill(Var::User),
+            fill(Var::Host),
+        );
+        let (rhost, service, command, time) = (
+            fill(Var::Rhost),
+            fill(Var::Service),
+            fill(Var::Command),
+            fill(Var::Time),
+        );
+        let worst = Values {
+            code: &code,
+            session: &session,
+            user: &user,
+            host: &host,
+            rhost: &rhost,
+            service: &service,
+            command: &command,
+            time: &time,
+        };
+        let v: serde_json::Value = serde_json::from_str(&self.render(&worst))
+            .map_err(|e| TemplateError::InvalidJson(json_error_place(&e)))?;
+        let chars = v["content"].as_str().map_or(0, |c| c.chars().count());
+        if chars > DISCORD_CONTENT_MAX {
+            return Err(TemplateError::TooLong {
+                worst: chars,
+                limit: DISCORD_CONTENT_MAX,
+            });
+        }
+        Ok(())
     }
 
     /// Fill in `values`, escaped. The result holds the code: it is wiped
@@ -243,6 +300,32 @@ const SAMPLE: Values<'static> = Values {
     command: "echo \"}]} \\\" \u{1b}[2J é ✓ \u{1F600}",
     time: "2026-01-01T00:00:00Z",
 };
+
+/// Discord's limit on `content`, in characters.
+pub const DISCORD_CONTENT_MAX: usize = 2000;
+
+/// Harmless samples, all different from [`SAMPLE`].
+const PLAIN: Values<'static> = Values {
+    code: "1",
+    session: "s",
+    user: "u",
+    host: "h",
+    rhost: "r",
+    service: "v",
+    command: "c",
+    time: "t",
+};
+
+/// The structure of a JSON value with every string emptied.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(_) => Value::String(String::new()),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        other => other.clone(),
+    }
+}
 
 /// Describe a serde_json error by position only: the message may quote the
 /// sample text.

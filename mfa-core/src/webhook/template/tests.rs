@@ -186,6 +186,16 @@ fn bad_templates_are_refused() {
         TemplateError::InvalidJson(_)
     ));
     assert_eq!(parse(r#"["{{code}}"]"#), TemplateError::NotObject);
+    // A user named "code" must not be able to shadow the code field.
+    assert_eq!(
+        parse(r#"{"code": "{{code}}", "{{user}}": "x"}"#),
+        TemplateError::VariableInKey
+    );
+    assert_eq!(
+        parse(r#"{"a": {"k{{host}}": "{{code}}"}}"#),
+        TemplateError::VariableInKey
+    );
+    assert!(Template::parse(r#"{"a": [{"k": "{{code}} {{host}}"}]}"#, Markup::Plain).is_ok());
     assert_eq!(parse(r#""{{code}}""#), TemplateError::NotObject);
 }
 
@@ -204,4 +214,21 @@ fn time_is_rfc3339_utc() {
     assert_eq!(rfc3339_utc(1_700_000_000), "2023-11-14T22:13:20Z");
     assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
     assert_eq!(rfc3339_utc(4_102_444_799), "2099-12-31T23:59:59Z");
+}
+
+#[test]
+fn discord_templates_must_fit_discords_limit_with_the_longest_values() {
+    // The preset fits.
+    assert!(Template::for_config(WebhookPreset::Discord, None).is_ok());
+    let many = format!(
+        r#"{{"content": "{{{{code}}}} {}"}}"#,
+        "{{command}} ".repeat(4)
+    );
+    let e = Template::for_config(WebhookPreset::Discord, Some(&many)).unwrap_err();
+    assert!(
+        matches!(e, TemplateError::TooLong { limit: 2000, .. }),
+        "{e}"
+    );
+    // The same template is fine for Slack, whose limit is far higher.
+    assert!(Template::for_config(WebhookPreset::Slack, Some(&many)).is_ok());
 }
