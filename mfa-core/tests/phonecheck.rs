@@ -717,3 +717,44 @@ async fn polling_runs_while_the_prompt_is_open() {
     assert!(conv.infos[0].starts_with(SCAN_INFO));
     assert!(conv.infos[0].contains("Or open on the phone: http://127.0.0.1:"));
 }
+
+/// Misconfiguration surfaces when the engine is built, naming the key and
+/// file, never the secret.
+#[tokio::test]
+async fn configuration_errors_surface_when_the_engine_is_built() {
+    let src = "[policy]\nfactors = [\"phonecheck\"]\n";
+    let e =
+        Engine::with_users(Config::parse(Path::new("m.toml"), src).unwrap(), users()).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("phonecheck"), "{e}");
+    assert!(e.to_string().contains("[phonecheck] section"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let tru = dir.path().join("tru.json");
+    let with_file = |path: &Path| {
+        format!(
+            "[policy]\nfactors = [\"phonecheck\"]\n[phonecheck]\napi_base_url = \"https://eu.api.tru.id\"\n\
+             redirect_url = \"https://mfa.example.com/complete-check\"\ncredentials_file = \"{}\"\n",
+            path.display()
+        )
+    };
+    let build = |src: String| {
+        Engine::with_users(Config::parse(Path::new("m.toml"), &src).unwrap(), users())
+    };
+    let e = build(with_file(&tru)).unwrap_err().to_string();
+    assert!(e.contains("tru.json") && e.contains("cannot open"), "{e}");
+
+    std::fs::write(
+        &tru,
+        r#"{"credentials":[{"client_id":"id","client_secret":"very-secret-value"}]}"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&tru, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let e = build(with_file(&tru)).unwrap_err().to_string();
+    assert!(
+        e.contains("o-rwx") && !e.contains("very-secret-value"),
+        "{e}"
+    );
+
+    std::fs::set_permissions(&tru, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert!(build(with_file(&tru)).is_ok());
+}

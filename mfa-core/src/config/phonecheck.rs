@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
+use zeroize::Zeroizing;
 
 use super::{check_url, ConfigError, Locate};
 
@@ -18,7 +19,9 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 150;
 pub struct PhoneCheckConfig {
     pub api_base_url: Spanned<String>,
     pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    /// Wiped from memory when the config is dropped.
+    #[serde(default, deserialize_with = "secret")]
+    pub client_secret: Option<Zeroizing<String>>,
     /// tru.ID's `tru.json` credentials file, instead of the two keys above.
     pub credentials_file: Option<PathBuf>,
     pub redirect_url: Spanned<String>,
@@ -26,6 +29,10 @@ pub struct PhoneCheckConfig {
     /// Milliseconds between two status polls (50..=5000).
     #[serde(default)]
     pub poll_interval_ms: Option<Spanned<u64>>,
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Zeroizing<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(|o| o.map(Zeroizing::new))
 }
 
 // Written by hand so the client secret never reaches a log or an error.

@@ -126,7 +126,7 @@ impl Credentials {
     /// From `[phonecheck]`: inline keys or `credentials_file`.
     pub fn from_config(cfg: &PhoneCheckConfig) -> Result<Self, TruIdError> {
         match (&cfg.client_id, &cfg.client_secret, &cfg.credentials_file) {
-            (Some(id), Some(secret), None) => Ok(Self::new(id.clone(), secret.clone())),
+            (Some(id), Some(secret), None) => Ok(Self::new(id.clone(), secret.as_str())),
             (_, _, Some(path)) => Self::from_tru_json(path),
             _ => Err(TruIdError::Config(
                 "set either client_id and client_secret, or credentials_file".into(),
