@@ -116,12 +116,14 @@ impl Read for DeadlineReader<'_> {
     }
 }
 
-/// Asks on `/dev/tty` with echo off; at most `max` bytes before Enter, and
-/// no waiting past `deadline`.
+/// Asks on `/dev/tty`; at most `max` bytes before Enter, and no waiting
+/// past `deadline`. With `echo`, typed characters are shown (this reader
+/// echoes them itself, as the terminal's own echo and editing are off).
 pub(super) fn prompt_on_tty(
     prompt: &str,
     max: usize,
     deadline: Option<Instant>,
+    echo: bool,
 ) -> Result<SecretAnswer, ConversationError> {
     let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
     let mut tty = std::fs::OpenOptions::new()
@@ -130,6 +132,7 @@ pub(super) fn prompt_on_tty(
         .open("/dev/tty")
         .map_err(|_| ConversationError::NotInteractive)?;
     let settings = tty.try_clone().map_err(failed)?;
+    let mut screen = tty.try_clone().map_err(failed)?;
     let answer = {
         let (_raw, keys) = RawInput::new(settings.as_fd())?;
         tty.write_all(prompt.as_bytes())
@@ -139,7 +142,12 @@ pub(super) fn prompt_on_tty(
             file: &tty,
             deadline,
         };
-        read_secret_line(&mut input, keys, max)
+        let mut show = |bytes: &[u8]| {
+            if echo {
+                let _ = screen.write_all(bytes);
+            }
+        };
+        read_line_raw(&mut input, keys, max, &mut show)
     };
     // Enter was not echoed: end the prompt's line ourselves.
     let _ = tty.write_all(b"\n");
@@ -147,11 +155,14 @@ pub(super) fn prompt_on_tty(
 }
 
 /// Reads one answer byte by byte, so no buffer outside the zeroized one
-/// ever holds the secret.
-fn read_secret_line(
+/// ever holds it. `show` receives what to echo (nothing for secrets is the
+/// caller's choice): typed bytes, and "back, blank, back" for each erased
+/// character.
+fn read_line_raw(
     input: &mut impl Read,
     keys: Keys,
     max: usize,
+    show: &mut dyn FnMut(&[u8]),
 ) -> Result<SecretAnswer, ConversationError> {
     let mut line = Zeroizing::new(Vec::with_capacity(max + 1));
     let mut byte = [0u8; 1];
@@ -172,13 +183,25 @@ fn read_secret_line(
                 return Err(ConversationError::Aborted)
             }
             _ if b == keys.erase || b == 0x7f || b == 0x08 => {
-                line.pop();
+                if erase_char(&mut line) {
+                    show(b"\x08 \x08");
+                }
             }
-            _ if b == keys.kill_line => line.clear(),
+            _ if b == keys.kill_line => {
+                while erase_char(&mut line) {
+                    show(b"\x08 \x08");
+                }
+            }
             _ if line.len() >= max => {
                 return Err(ConversationError::Failed("answer too long".into()))
             }
-            _ => line.push(b),
+            _ => {
+                line.push(b);
+                // Control characters are kept but not echoed raw.
+                if b >= 0x20 {
+                    show(&[b]);
+                }
+            }
         }
     }
     byte.zeroize();
@@ -190,6 +213,17 @@ fn read_secret_line(
             Err(ConversationError::Failed("answer is not UTF-8".into()))
         }
     }
+}
+
+/// Removes the last character (all bytes of a UTF-8 sequence); false when
+/// the line was empty.
+fn erase_char(line: &mut Vec<u8>) -> bool {
+    while let Some(b) = line.pop() {
+        if b & 0xC0 != 0x80 {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -204,14 +238,16 @@ mod tests {
     };
 
     fn read(input: &[u8], max: usize) -> Result<String, ConversationError> {
-        read_secret_line(&mut &input[..], KEYS, max).map(|s| s.to_string())
+        read_line_raw(&mut &input[..], KEYS, max, &mut |_| {}).map(|s| s.to_string())
     }
 
     #[test]
     fn reads_one_line_and_leaves_the_rest() {
         let mut input: &[u8] = b"123456\rls\n";
         assert_eq!(
-            read_secret_line(&mut input, KEYS, 10).unwrap().as_str(),
+            read_line_raw(&mut input, KEYS, 10, &mut |_| {})
+                .unwrap()
+                .as_str(),
             "123456"
         );
         assert_eq!(input, b"ls\n");
@@ -224,6 +260,23 @@ mod tests {
         assert_eq!(read(b"12\x08\x083\n", 10).unwrap(), "3");
         assert_eq!(read(b"999\x15123\n", 10).unwrap(), "123");
         assert_eq!(read(b"\x7f\x7f1\n", 10).unwrap(), "1");
+    }
+
+    #[test]
+    fn visible_answers_are_echoed_with_erasures() {
+        let mut shown = Vec::new();
+        let answer = read_line_raw(
+            &mut &"1x\x7fé\x7f2\x15ok\n".as_bytes()[..],
+            KEYS,
+            10,
+            &mut |b| shown.extend_from_slice(b),
+        )
+        .unwrap();
+        assert_eq!(answer.as_str(), "ok");
+        assert_eq!(
+            String::from_utf8(shown).unwrap(),
+            "1x\x08 \x08é\x08 \x082\x08 \x08\x08 \x08ok"
+        );
     }
 
     #[test]
@@ -246,7 +299,7 @@ mod tests {
             file: &file,
             deadline: Some(start + std::time::Duration::from_millis(200)),
         };
-        let e = read_secret_line(&mut input, KEYS, 10).unwrap_err();
+        let e = read_line_raw(&mut input, KEYS, 10, &mut |_| {}).unwrap_err();
         assert_eq!(
             e,
             ConversationError::Failed("no answer before the login deadline".into())
@@ -265,7 +318,9 @@ mod tests {
             deadline: Some(Instant::now() + std::time::Duration::from_secs(5)),
         };
         assert_eq!(
-            read_secret_line(&mut input, KEYS, 10).unwrap().as_str(),
+            read_line_raw(&mut input, KEYS, 10, &mut |_| {})
+                .unwrap()
+                .as_str(),
             "123456"
         );
     }

@@ -48,31 +48,11 @@ impl TerminalConversation {
         self
     }
 
+    /// Same raw reader as secret prompts, echoing: Ctrl-C denies cleanly
+    /// here too, and the deadline applies.
     fn tty_prompt_visible(&self, prompt: &str) -> Result<String, ConversationError> {
-        let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
-        let mut tty = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .map_err(|_| ConversationError::NotInteractive)?;
-        tty.write_all(prompt.as_bytes())
-            .and_then(|_| tty.flush())
-            .map_err(failed)?;
-        let mut line = String::new();
-        let input = super::hidden::DeadlineReader {
-            file: &tty,
-            deadline: self.deadline,
-        };
-        let n = std::io::BufReader::new(input.take(MAX_ANSWER as u64 + 1))
-            .read_line(&mut line)
-            .map_err(failed)?;
-        if n == 0 {
-            return Err(ConversationError::Aborted);
-        }
-        if line.len() > MAX_ANSWER {
-            return Err(ConversationError::Failed("answer too long".into()));
-        }
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+        super::hidden::prompt_on_tty(prompt, MAX_ANSWER, self.deadline, true)
+            .map(|answer| answer.as_str().to_owned())
     }
 
     fn write_err(text: &str) -> Result<(), ConversationError> {
@@ -106,7 +86,7 @@ impl TerminalConversation {
 impl Conversation for TerminalConversation {
     async fn prompt_secret(&mut self, prompt: &str) -> Result<SecretAnswer, ConversationError> {
         if self.tty {
-            return super::hidden::prompt_on_tty(prompt, MAX_ANSWER, self.deadline);
+            return super::hidden::prompt_on_tty(prompt, MAX_ANSWER, self.deadline, false);
         }
         Self::write_err(prompt)?;
         if std::io::stdin().is_terminal() {
