@@ -578,6 +578,42 @@ async fn unknown_users_see_the_same_prompts_and_nothing_is_posted() {
     assert!(matches!(d, Decision::Ignore { .. }), "{d:?}");
 }
 
+/// `ssh host cmd`, scp, sftp: nobody can type a code that does not exist
+/// yet. Nothing is posted, and it is a deny (not "not enrolled", which
+/// `unenrolled = allow` would wave through).
+#[tokio::test]
+async fn without_a_terminal_nothing_is_posted_and_the_login_is_denied() {
+    let sink = WebhookSink::start(Service::Slack).await.unwrap();
+    for unenrolled in ["deny", "allow"] {
+        let s = setup(
+            &sink.url(),
+            &format!("unenrolled = \"{unenrolled}\""),
+            "preset = \"slack\"",
+        );
+        let mut c = ctx(&s, "alice", 14);
+        c.interactive = false;
+        let d = run(
+            &s,
+            &c,
+            vec![Step::ErrorContaining("needs an interactive login".into())],
+        )
+        .await;
+        assert!(denied_because(&d, "no terminal"), "{unenrolled}: {d:?}");
+        // An unknown user without a terminal: the same message when
+        // unenrolled users are denied (the decoy); stepped aside otherwise.
+        c.user = "mallory".into();
+        if unenrolled == "deny" {
+            let steps = vec![Step::ErrorContaining("needs an interactive login".into())];
+            let d = run(&s, &c, steps).await;
+            assert!(denied_because(&d, "not enrolled"), "{d:?}");
+        } else {
+            let d = run(&s, &c, vec![]).await;
+            assert!(matches!(d, Decision::Ignore { .. }), "{d:?}");
+        }
+    }
+    assert!(sink.received().is_empty());
+}
+
 #[tokio::test]
 async fn echo_code_uses_a_visible_prompt() {
     let sink = WebhookSink::start(Service::Slack).await.unwrap();

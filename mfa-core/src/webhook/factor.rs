@@ -38,6 +38,11 @@ pub fn not_sent_message(tag: &str) -> String {
     format!("The login code could not be sent to the team channel (session {tag}).")
 }
 
+/// Without a terminal (scp, `ssh host cmd`) nobody can type a code that
+/// does not exist yet, so nothing is posted.
+pub const NEEDS_TERMINAL_MESSAGE: &str =
+    "The team-channel code needs an interactive login (ssh -t); nothing was sent.";
+
 pub const EXPIRED_MESSAGE: &str = "The code has expired; log in again for a new one.";
 pub const EXHAUSTED_MESSAGE: &str = "Too many wrong codes.";
 
@@ -151,6 +156,14 @@ impl Factor for WebhookFactor {
         if ctx.accounts.lookup(&ctx.user).is_none() {
             return Ok(Outcome::NotEnrolled);
         }
+        if !ctx.interactive {
+            // A deny, not NotEnrolled: `unenrolled = allow` must not turn
+            // "no terminal" into a way around the factor.
+            conv.error(NEEDS_TERMINAL_MESSAGE).await?;
+            return Ok(Outcome::Deny(
+                "no terminal to type the code; nothing sent".into(),
+            ));
+        }
         let code = Code::generate(ctx.rng.as_ref(), self.digits).map_err(random_failed)?;
         let tag = session_tag(ctx.rng.as_ref()).map_err(random_failed)?;
         audit::note_session(&tag);
@@ -195,6 +208,9 @@ impl Factor for WebhookFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<(), ConversationError> {
+        if !ctx.interactive {
+            return conv.error(NEEDS_TERMINAL_MESSAGE).await;
+        }
         let tag = session_tag(ctx.rng.as_ref()).unwrap_or_else(|_| "ACDEF".into());
         audit::note_session(&tag);
         conv.info(&sent_message(&tag)).await?;
