@@ -5,6 +5,9 @@ usage: pty_drive.py TIMEOUT STEP... -- PROGRAM [ARGS...]
 
 steps:  expect TEXT   wait until TEXT appears in the output (after the last match)
         send TEXT     type TEXT (use "\r" for Enter, "\x03" for Ctrl-C)
+        sendfile PATH wait until PATH holds something, then type it (for
+                      answers known only during the run, e.g. a code that
+                      a webhook sink received)
         close         hang up: close the terminal
 
 Everything the program wrote on the terminal goes to stdout once it ends.
@@ -70,6 +73,15 @@ def main():
             i += 2
         elif op == "send":
             os.write(fd, steps[i + 1].encode())
+            i += 2
+        elif op == "sendfile":
+            path = steps[i + 1]
+            while not (os.path.exists(path) and os.path.getsize(path) > 0):
+                if time.monotonic() > deadline:
+                    give_up("timed out waiting for %s" % path)
+                read_some(0.1)
+            with open(path, "rb") as f:
+                os.write(fd, f.read())
             i += 2
         elif op == "close":
             os.close(fd)
