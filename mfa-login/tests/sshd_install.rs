@@ -122,9 +122,10 @@ impl Drop for Tunnel {
 }
 
 fn tunnel(f: &Fixture, forward: &[&str]) -> Tunnel {
+    // ExitOnForwardFailure: a refused -R ends the client at once.
     let child = f
         .ssh(None)
-        .arg("-N")
+        .args(["-N", "-o", "ExitOnForwardFailure=yes"])
         .args(forward)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -141,9 +142,30 @@ fn through_forwards(f: &Fixture) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let _l = tunnel(f, &["-L", &format!("{local}:127.0.0.1:{pong}")]);
     let via_l = read_through(local);
     let remote = free_port();
-    let _r = tunnel(f, &["-R", &format!("{remote}:127.0.0.1:{pong}")]);
-    let via_r = read_through(remote);
+    let mut r = tunnel(f, &["-R", &format!("{remote}:127.0.0.1:{pong}")]);
+    let via_r = read_unless_exited(&mut r, remote);
     (via_l, via_r)
+}
+
+/// Like `read_through`, but `None` as soon as the client gave up (the
+/// server refused the forward).
+fn read_unless_exited(t: &mut Tunnel, port: u16) -> Option<Vec<u8>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = t.0.try_wait() {
+            assert_eq!(status.code(), Some(255), "ssh -R ended: {status}");
+            return None;
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut s, &mut got);
+            return Some(got);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("ssh -R neither listened nor gave up");
 }
 
 const PONG: &[u8] = b"PONG\n";

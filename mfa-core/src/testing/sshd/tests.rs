@@ -119,3 +119,36 @@ fn bind_mounts_are_seen_by_sessions_only() {
         "the host's view is untouched"
     );
 }
+
+#[test]
+fn groups_and_shells_reach_the_session_and_groups_are_removed() {
+    if !prerequisites() {
+        return;
+    }
+    let user = TestUser::create("mfa-harness").unwrap();
+    let group = TestGroup::create("mfa-harness").unwrap();
+    user.add_to_group(&group.name).unwrap();
+    user.set_shell("/bin/bash").unwrap();
+    let sshd = SshdBuilder::new().start().unwrap();
+    user.authorize_key(&sshd.client_public_key()).unwrap();
+    let o = sshd
+        .ssh(&user)
+        .arg("id -G; echo $BASH_VERSION")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    let gids = lines.next().unwrap_or_default();
+    assert!(
+        gids.split_whitespace().any(|g| g == group.gid.to_string()),
+        "{out}\n{}",
+        sshd.log()
+    );
+    assert!(
+        !lines.next().unwrap_or_default().is_empty(),
+        "bash ran: {out}"
+    );
+    let name = group.name.clone();
+    drop(group);
+    assert!(nix::unistd::Group::from_name(&name).unwrap().is_none());
+}
