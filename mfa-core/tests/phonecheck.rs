@@ -17,8 +17,8 @@ use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::conversation::SecretAnswer;
 use mfa_core::phonecheck::callback::{CallbackService, PageKind, Reply};
 use mfa_core::phonecheck::factor::{
-    ENTER_PROMPT, MSG_BUSY, MSG_EXPIRED, MSG_NO_MATCH, MSG_OPERATOR, MSG_REFUSED, MSG_TIMEOUT,
-    SCAN_INFO,
+    ENTER_PROMPT, MSG_BUSY, MSG_EXPIRED, MSG_NEEDS_TERMINAL, MSG_NO_MATCH, MSG_OPERATOR,
+    MSG_REFUSED, MSG_TIMEOUT, SCAN_INFO,
 };
 use mfa_core::phonecheck::PhoneCheckFactor;
 use mfa_core::provider::truid::{Credentials, TruIdClient};
@@ -757,4 +757,27 @@ async fn configuration_errors_surface_when_the_engine_is_built() {
 
     std::fs::set_permissions(&tru, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     assert!(build(with_file(&tru)).is_ok());
+}
+
+/// Without a terminal (scp, sftp, `ssh host cmd`) no QR code is shown and
+/// no check is created, for enrolled and unknown users alike.
+#[tokio::test]
+async fn no_terminal_denies_without_creating_a_check() {
+    let sim = TruIdSim::start().await.unwrap();
+    let e = engine(&sim, "unenrolled = \"allow\"", &Capture::default());
+    let mut c = ctx("alice");
+    c.interactive = false;
+    let mut conv = ScriptedConversation::new([Step::ErrorContaining(MSG_NEEDS_TERMINAL.into())]);
+    let d = e.authenticate(&c, &mut conv).await;
+    conv.finish();
+    assert!(deny_reason(&d).contains("no terminal"), "{d:?}");
+
+    let e = engine(&sim, "", &Capture::default());
+    let mut c = ctx("mallory");
+    c.interactive = false;
+    let mut conv = ScriptedConversation::new([Step::ErrorContaining(MSG_NEEDS_TERMINAL.into())]);
+    let d = e.authenticate(&c, &mut conv).await;
+    conv.finish();
+    assert_eq!(deny_reason(&d), "not enrolled");
+    assert!(sim.requests().is_empty(), "nothing was sent to tru.ID");
 }

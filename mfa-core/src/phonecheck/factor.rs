@@ -48,6 +48,8 @@ pub const MSG_REFUSED: &str =
     "The phone check service refused to check your number; contact your administrator.";
 pub const MSG_BUSY: &str = "The phone check service is busy; try again in a minute.";
 pub const MSG_FAILED: &str = "The phone check failed; access denied.";
+pub const MSG_NEEDS_TERMINAL: &str =
+    "The phone check needs an interactive terminal to show its QR code; access denied.";
 
 /// Lifetime assumed when the provider does not give a ttl.
 const DEFAULT_TTL: Duration = Duration::from_secs(120);
@@ -261,6 +263,16 @@ impl Factor for PhoneCheckFactor {
         // one. That is the administrator's problem: refuse, do not guess.
         let phone = PhoneNumber::parse(text)
             .map_err(|e| FactorError::State(format!("users file: phone of this user: {e}")))?;
+        if !ctx.interactive {
+            // No terminal (scp, sftp, `ssh host cmd` under mfa-login): a QR
+            // code would corrupt the stream and nobody could scan it. A deny,
+            // not NotEnrolled, so `unenrolled = allow` is no way around it;
+            // no check is created (each one is charged).
+            conv.error(MSG_NEEDS_TERMINAL).await?;
+            return Ok(Outcome::Deny(
+                "no terminal to show the QR code; no check created".into(),
+            ));
+        }
         let started = Instant::now();
         let login_deadline = started + self.login_timeout.saturating_sub(Duration::from_secs(2));
         let check = match self.create(&phone, login_deadline, conv).await? {
@@ -307,6 +319,9 @@ impl Factor for PhoneCheckFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<(), ConversationError> {
+        if !ctx.interactive {
+            return conv.error(MSG_NEEDS_TERMINAL).await;
+        }
         let mut b = [0u8; 16];
         let _ = ctx.rng.fill(&mut b);
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
