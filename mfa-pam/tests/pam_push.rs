@@ -1,0 +1,120 @@
+//! The push factor inside the built `libpam_mfa.so`, loaded by real libpam
+//! (pam_wrapper) and driven by pamtester, against the TLS Duo simulator
+//! running in this test process: rustls inside the module, the menu and the
+//! Enter prompt through the PAM conversation, and failmode at the PAM level.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+use mfa_core::testing::duo::{Answer, DuoSim, Endpoint};
+use mfa_core::testing::sim::Fault;
+
+const SUCCESS: &str = "successfully authenticated";
+const AUTH_FAILURE: &str = "Authentication failure";
+const MENU_PROMPT: &str = "Passcode or option (1-3): ";
+const ENTER: &str = "Press Enter once you have approved the login on your phone: ";
+
+fn start_sim() -> DuoSim {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The simulator runs on its own threads; the runtime is only needed to
+    // start it.
+    rt.block_on(DuoSim::start()).unwrap()
+}
+
+/// A root-only config (it holds the skey) and a users file enrolling `user`.
+fn config(sim: &DuoSim, user: &str, failmode: &str) -> std::path::PathBuf {
+    let users = sim.dir().join("users.toml");
+    std::fs::write(
+        &users,
+        format!("[users.{user}]\nduo_username = \"pam.{user}\"\n"),
+    )
+    .unwrap();
+    let path = sim.dir().join(format!("mfa-{failmode}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[general]\nfailmode = \"{failmode}\"\nrequest_timeout_secs = 2\nusers_file = \"{}\"\n\
+             [policy]\nfactors = [\"push\"]\n{}",
+            users.display(),
+            sim.push_section()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+#[test]
+fn push_through_real_libpam_approves_denies_and_keeps_failmode() {
+    if !prerequisites() {
+        return;
+    }
+    let user = TestUser::create("pwdu");
+    let svc = Services::new();
+    let sim = start_sim();
+    sim.state().answer_after = Some(Duration::from_millis(800));
+    let secure = config(&sim, &user.name, "secure");
+    svc.add(
+        "duo",
+        &[mfa_line(
+            "required",
+            &format!("config={}", secure.display()),
+        )],
+    );
+
+    // Approved: the menu and the Enter prompt come through the PAM
+    // conversation; the phone approves after 0.8 s.
+    let r = svc.pamtester("duo", &user.name, &["authenticate"], "1\n\n");
+    assert!(r.ok && r.out.contains(SUCCESS), "{r:?}");
+    assert!(r.out.contains("1. Duo Push to XXX-XXX-0100"), "{r:?}");
+    assert_eq!((r.prompts(MENU_PROMPT), r.prompts(ENTER)), (1, 1), "{r:?}");
+    {
+        let st = sim.state();
+        assert!(
+            st.rejected.is_empty(),
+            "signatures from inside sshd's module: {:?}",
+            st.rejected
+        );
+        let pre = mfa_core::testing::duo::DuoState::params(st.requests_to("/auth/v2/preauth")[0]);
+        assert!(
+            pre.contains(&("username".into(), format!("pam.{}", user.name))),
+            "{pre:?}"
+        );
+    }
+
+    // Denied on the phone, every prompt: PAM says failure.
+    sim.state().push = Answer::Deny;
+    let r = svc.pamtester("duo", &user.name, &["authenticate"], "1\n\n1\n\n1\n\n");
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert!(r.out.contains("Login request denied."), "{r:?}");
+
+    // Duo failing at preauth: secure denies, safe lets in (the only case).
+    sim.state()
+        .fault(Endpoint::Preauth, Fault::Status(503), None);
+    let r = svc.pamtester("duo", &user.name, &["authenticate"], "");
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    let safe = config(&sim, &user.name, "safe");
+    svc.add(
+        "duo",
+        &[mfa_line("required", &format!("config={}", safe.display()))],
+    );
+    let r = svc.pamtester("duo", &user.name, &["authenticate"], "");
+    assert!(r.ok && r.out.contains(SUCCESS), "{r:?}");
+
+    // ...but a refusal (4xx) denies even in safe mode.
+    {
+        let mut st = sim.state();
+        st.faults.clear();
+        st.fault(Endpoint::Preauth, Fault::Status(403), None);
+    }
+    let r = svc.pamtester("duo", &user.name, &["authenticate"], "");
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+}
