@@ -118,8 +118,11 @@ enum PhoneDoes {
     ForgedCode,
 }
 
-/// A scripted conversation plus the phone: when the "press Enter" prompt
-/// comes, the phone acts first, then the person presses Enter.
+/// A scripted conversation plus the phone: the phone acts as soon as the
+/// QR code is shown, before the "press Enter" prompt opens. The factor polls
+/// while that prompt is open, so if the phone acted inside the prompt, a
+/// final status could reach the poll before the prompt was recorded and the
+/// transcript order would depend on scheduling.
 struct WithPhone<'a> {
     script: ScriptedConversation,
     sim: &'a TruIdSim,
@@ -157,14 +160,15 @@ impl Conversation for WithPhone<'_> {
         self.script.prompt_secret(prompt).await
     }
     async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
-        if self.does != PhoneDoes::Nothing && self.reply.is_none() {
-            let forged = self.does == PhoneDoes::ForgedCode;
-            self.reply = Some(phone_via_callback(self.sim, self.cb, forged).await);
-        }
         self.script.prompt_visible(prompt).await
     }
     async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
-        self.script.info(text).await
+        self.script.info(text).await?;
+        if text.contains(SCAN_INFO) && self.does != PhoneDoes::Nothing && self.reply.is_none() {
+            let forged = self.does == PhoneDoes::ForgedCode;
+            self.reply = Some(phone_via_callback(self.sim, self.cb, forged).await);
+        }
+        Ok(())
     }
     async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
         self.script.error(text).await
