@@ -1,4 +1,5 @@
-//! A secret prompt on the controlling terminal (`/dev/tty`).
+//! Prompts on the controlling terminal (`/dev/tty`): secret ones (codes)
+//! and visible ones (menus, "press Enter"), read the same way.
 //!
 //! Why not `rpassword::prompt_password`: it shows the prompt first and turns
 //! echo off afterwards, so a code typed (or pasted) as soon as the prompt
@@ -6,8 +7,9 @@
 //! it. Here the terminal is switched before the prompt is written: no echo,
 //! no line editing and no signals from the keyboard, so this reader handles
 //! the keys itself. Ctrl-C and Ctrl-D end the conversation as `Aborted` (a
-//! clean denial with its message) instead of killing the process. The
-//! answer is read with a bound and kept only in zeroized memory.
+//! clean denial with its message) instead of killing the process; visible
+//! answers are echoed by the reader. The answer is read with a bound and
+//! kept only in zeroized memory.
 //!
 //! Reads from the terminal wait at most until the login deadline: the
 //! engine's own timeout cannot interrupt a blocking read, and a session
