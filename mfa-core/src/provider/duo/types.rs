@@ -209,6 +209,16 @@ mod tests {
         assert_eq!(pre.result, PreauthResult::Enroll);
         assert!(pre.enroll_portal_url.unwrap().starts_with("https://"));
 
+        let w: Envelope = serde_json::from_str(include_str!(
+            "../../../../fixtures/duo/auth_status_waiting.json"
+        ))
+        .unwrap();
+        let w: AuthStatus = serde_json::from_value(w.response.unwrap()).unwrap();
+        assert_eq!(
+            (w.result, w.status.as_str()),
+            (AuthResult::Waiting, "pushed")
+        );
+
         let fail: Envelope =
             serde_json::from_str(include_str!("../../../../fixtures/duo/fail_401.json")).unwrap();
         assert_eq!(fail.stat.as_deref(), Some("FAIL"));
