@@ -3,16 +3,19 @@
 //!
 //! - [`code`]: uniform codes from the injected random source, session tags,
 //!   expiry, single use, constant-time comparison.
-//! - [`template`]: payload templates and presets, with per-destination
-//!   escaping checked at config load.
+//! - [`template`]: payload templates and presets, checked at config load.
+//! - [`escape`]: how each value is made safe for where it lands.
+//! - [`time`]: RFC 3339 time stamps for `{{time}}`.
 //! - [`factor`]: the [`crate::Factor`] tying them to
 //!   [`crate::provider::webhook`] and a conversation.
 //!
 //! See `docs/webhook.md`.
 
 pub mod code;
+pub mod escape;
 pub mod factor;
 pub mod template;
+pub mod time;
 
 pub use factor::WebhookFactor;
 pub use template::{Template, TemplateError};

@@ -15,11 +15,13 @@
 //!   service reject the message as too long (which would look like an outage
 //!   and reach `failmode`).
 
-use std::fmt::Write as _;
-
 use zeroize::Zeroizing;
 
 use crate::config::WebhookPreset;
+
+use super::escape::{cap, escape_markup};
+pub use super::escape::{push_json_escaped, Markup};
+pub use super::time::rfc3339_utc;
 
 /// The variables a template may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,30 +102,6 @@ impl Values<'_> {
             Var::Service => self.service,
             Var::Command => self.command,
             Var::Time => self.time,
-        }
-    }
-}
-
-/// Markup of the service the message lands in, escaped before JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Markup {
-    /// No markup (generic JSON, Teams' plain TextBlock text).
-    Plain,
-    /// Slack mrkdwn: `&`, `<`, `>` as entities, as Slack documents, so a
-    /// value cannot form `<!channel>` or a link.
-    Slack,
-    /// Discord markdown: specials backslash-escaped and line breaks turned
-    /// into spaces, so a value cannot form a masked link, a mention, a
-    /// heading or other formatting.
-    Discord,
-}
-
-impl Markup {
-    pub fn of(preset: WebhookPreset) -> Self {
-        match preset {
-            WebhookPreset::Slack => Markup::Slack,
-            WebhookPreset::Discord => Markup::Discord,
-            WebhookPreset::Teams | WebhookPreset::Generic => Markup::Plain,
         }
     }
 }
@@ -384,98 +362,6 @@ fn split(src: &str) -> Result<Vec<Segment>, TemplateError> {
 fn short(name: &str) -> String {
     let s: String = name.chars().take(40).collect();
     s.escape_debug().to_string()
-}
-
-/// At most `max` characters; a cut value ends in `…`.
-fn cap(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(max) {
-        None => std::borrow::Cow::Borrowed(s),
-        Some(_) => {
-            let keep: String = s.chars().take(max.saturating_sub(1)).collect();
-            std::borrow::Cow::Owned(keep + "…")
-        }
-    }
-}
-
-fn escape_markup(s: &str, markup: Markup) -> std::borrow::Cow<'_, str> {
-    let special: &[char] = match markup {
-        Markup::Plain => return std::borrow::Cow::Borrowed(s),
-        Markup::Slack => &['&', '<', '>'],
-        Markup::Discord => &[
-            '\\', '*', '_', '~', '`', '|', '>', '<', '[', ']', '(', ')', '@', '\n', '\r',
-        ],
-    };
-    if !s.contains(special) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match (markup, c) {
-            (Markup::Slack, '&') => out.push_str("&amp;"),
-            (Markup::Slack, '<') => out.push_str("&lt;"),
-            (Markup::Slack, '>') => out.push_str("&gt;"),
-            // A value cannot start a line, where `#` and `-` would make a
-            // heading or a list.
-            (Markup::Discord, '\n' | '\r') => out.push(' '),
-            (Markup::Discord, c) if special.contains(&c) => {
-                out.push('\\');
-                out.push(c);
-            }
-            (_, c) => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// Append `s` as the inside of a JSON string: `"` and `\` escaped, control
-/// characters and everything outside printable ASCII as `\uXXXX` (UTF-16,
-/// so astral characters become surrogate pairs). The output is pure ASCII.
-pub fn push_json_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    // Writing to a String cannot fail.
-                    let _ = write!(out, "\\u{u:04x}");
-                }
-            }
-        }
-    }
-}
-
-/// `secs` since the epoch as RFC 3339 UTC, e.g. `2026-11-24T07:45:00Z`.
-pub fn rfc3339_utc(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
