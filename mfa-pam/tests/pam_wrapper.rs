@@ -18,7 +18,7 @@ fn setup(prefix: &str) -> Option<(TestUser, Services)> {
     if !prerequisites() {
         return None;
     }
-    let user = TestUser::create(prefix);
+    let user = new_user(prefix);
     user.enrol();
     Some((user, Services::new()))
 }
@@ -116,7 +116,7 @@ fn missing_file_denies_after_a_prompt_unless_nullok() {
     assert!(!r.ok && r.prompts(PROMPT) == 1, "{r:?}");
 
     // nullok does not excuse a file that exists but is unusable.
-    user.write_file(".google_authenticator", &state_file(), 0o644);
+    user.put(".google_authenticator", &state_file(), 0o644);
     let r = svc.pamtester("permit", &user.name, &["authenticate"], "");
     assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
 }
@@ -126,7 +126,7 @@ fn forward_pass_asks_once_and_hands_the_password_to_pam_unix() {
     let Some((user, svc)) = setup("pwfp") else {
         return;
     };
-    user.set_password("correct horse");
+    user.set_password("correct horse").unwrap();
     svc.add(
         "s",
         &[
@@ -160,7 +160,7 @@ fn use_first_pass_takes_the_code_from_the_stacked_password_and_never_prompts() {
     let Some((user, svc)) = setup("pwuf") else {
         return;
     };
-    user.set_password("s3cret");
+    user.set_password("s3cret").unwrap();
     // pam_set_items puts $PAM_AUTHTOK into the item, like a module that
     // collected "password+code" before us.
     svc.add(
@@ -198,7 +198,7 @@ fn try_first_pass_uses_the_stacked_password_or_prompts() {
     let Some((user, svc)) = setup("pwtf") else {
         return;
     };
-    user.set_password("pw");
+    user.set_password("pw").unwrap();
     // pam_unix prompts for the password; our module then finds no code in
     // it and prompts for one.
     svc.add(
@@ -227,9 +227,9 @@ fn try_first_pass_uses_the_stacked_password_or_prompts() {
             format!("required {PAM_UNIX} use_first_pass"),
         ],
     );
-    let user2 = TestUser::create("pwtg");
+    let user2 = new_user("pwtg");
     user2.enrol();
-    user2.set_password("pw");
+    user2.set_password("pw").unwrap();
     let tok = format!("pw{}", code(SECRET));
     let r = svc2.pamtester_env(
         "s",
@@ -372,7 +372,7 @@ fn secret_path_templates_and_prompt_option() {
     let Some((user, svc)) = setup("pwtp") else {
         return;
     };
-    let f = user.write_file("ga-file", &state_file(), 0o400);
+    let f = user.put("ga-file", &state_file(), 0o400);
     svc.add(
         "s",
         &[mfa_line(

@@ -5,7 +5,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
@@ -19,19 +18,7 @@ pub const PAM_GA: &str = "/usr/lib/x86_64-linux-gnu/security/pam_google_authenti
 pub const PAM_SET_ITEMS: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so";
 pub const PAM_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so";
 
-/// Under `CI=true` a missing prerequisite fails the test; elsewhere it is
-/// skipped with a note.
-pub fn require(ok: bool, what: &str) -> bool {
-    if !ok {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI must provide: {what}"
-        );
-        eprintln!("SKIPPED: needs {what}");
-    }
-    ok
-}
+pub use mfa_core::testing::sshd::require;
 
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -107,72 +94,29 @@ pub fn module() -> PathBuf {
     release_artefact("libpam_mfa.so")
 }
 
-/// A real account for one test, with a home in a temp dir; deleted on drop.
-pub struct TestUser {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub home: PathBuf,
-    _dir: tempfile::TempDir,
+pub use mfa_core::testing::sshd::TestUser;
+
+/// What the module tests do with the harness's accounts.
+pub trait UserExt {
+    /// Write `~/rel` owned by the user.
+    fn put(&self, rel: &str, contents: &str, mode: u32) -> PathBuf;
+    /// A google_authenticator state file in `~/.google_authenticator`:
+    /// TOTP, reuse disallowed, one scratch code.
+    fn enrol(&self) -> PathBuf;
+    /// Run a command as this user (real and effective ids, its groups).
+    fn run(&self, argv: &[&str]) -> Output;
 }
 
-impl TestUser {
-    pub fn create(prefix: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut suffix = [0u8; 4];
-        getrandom::getrandom(&mut suffix).unwrap();
-        let name = format!(
-            "{prefix}{}",
-            suffix
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let home = dir.path().join("home");
-        let st = Command::new("useradd")
-            .args(["-m", "-d"])
-            .arg(&home)
-            .args(["-s", "/bin/sh", "-K", "MAIL_DIR=/tmp", &name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "useradd {name}");
-        let meta = std::fs::metadata(&home).unwrap();
-        Self {
-            name,
-            uid: meta.uid(),
-            gid: meta.gid(),
-            home,
-            _dir: dir,
-        }
+impl UserExt for TestUser {
+    fn put(&self, rel: &str, contents: &str, mode: u32) -> PathBuf {
+        self.write_file(rel, contents.as_bytes(), mode).unwrap()
     }
 
-    pub fn set_password(&self, pw: &str) {
-        let mut c = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(c.stdin.take().unwrap(), "{}:{pw}", self.name).unwrap();
-        assert!(c.wait().unwrap().success());
+    fn enrol(&self) -> PathBuf {
+        self.put(".google_authenticator", &state_file(), 0o600)
     }
 
-    /// Write a file owned by the user.
-    pub fn write_file(&self, rel: &str, contents: &str, mode: u32) -> PathBuf {
-        let p = self.home.join(rel);
-        std::fs::write(&p, contents).unwrap();
-        std::os::unix::fs::chown(&p, Some(self.uid), Some(self.gid)).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
-    }
-
-    /// A google_authenticator state file: TOTP, reuse disallowed, one
-    /// scratch code.
-    pub fn enrol(&self) -> PathBuf {
-        self.write_file(".google_authenticator", &state_file(), 0o600)
-    }
-
-    /// Run a command as this user.
-    pub fn run(&self, argv: &[&str]) -> Output {
+    fn run(&self, argv: &[&str]) -> Output {
         Command::new("setpriv")
             .arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
@@ -185,13 +129,8 @@ impl TestUser {
     }
 }
 
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel")
-            .args(["-r", "-f", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
+pub fn new_user(prefix: &str) -> TestUser {
+    TestUser::create(prefix).unwrap()
 }
 
 pub fn state_file() -> String {
