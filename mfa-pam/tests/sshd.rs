@@ -1,0 +1,238 @@
+//! pam_mfa.so inside a real OpenSSH sshd on 127.0.0.1, reached by a real
+//! `ssh` client. sshd (9.2 here) fixes the PAM service name to `sshd`, so
+//! the stack comes from a pam_wrapper service directory preloaded into
+//! sshd; prompts are answered through SSH_ASKPASS.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::*;
+use mfa_core::testing::sshd::{askpass, require_binary, Sshd, SshdBuilder};
+
+const CODE_PROMPT: &str = "Verification code";
+
+fn prerequisites_sshd() -> bool {
+    prerequisites() && require_binary("sshd").is_some() && require_binary("ssh").is_some()
+}
+
+/// sshd with `UsePAM yes`, keyboard-interactive, `AuthenticationMethods
+/// methods`, and the `sshd` PAM service `auth_lines` in `services`.
+fn sshd(services: &Services, methods: &str, auth_lines: &[String]) -> Sshd {
+    services.add("sshd", auth_lines);
+    // sshd also runs the session stack.
+    let path = services.dir.path().join("sshd");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("session required {PAM_PERMIT}\n"));
+    std::fs::write(&path, text).unwrap();
+    SshdBuilder::new()
+        .config("UsePAM yes")
+        .config("KbdInteractiveAuthentication yes")
+        .config(&format!("AuthenticationMethods {methods}"))
+        .env("LD_PRELOAD", PAM_WRAPPER)
+        .env("PAM_WRAPPER", "1")
+        .env(
+            "PAM_WRAPPER_SERVICE_DIR",
+            &services.dir.path().display().to_string(),
+        )
+        .start()
+        .unwrap()
+}
+
+/// `ssh ... echo ok` answering prompts containing the given substrings.
+fn login(
+    server: &Sshd,
+    user: &TestUser,
+    methods: &str,
+    answers: &[(&str, &str)],
+) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = askpass(dir.path(), answers).unwrap();
+    let out = server
+        .ssh_with(user, methods)
+        .args(["-o", "NumberOfPasswordPrompts=1", "-o", "BatchMode=no"])
+        .arg("echo ok")
+        .env("SSH_ASKPASS", &script)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let asked = std::fs::read_to_string(dir.path().join("askpass.log")).unwrap_or_default();
+    (out, asked)
+}
+
+fn succeeded(o: &Output) -> bool {
+    o.status.success() && o.stdout == b"ok\n"
+}
+
+fn explain(o: &Output, asked: &str, server: &Sshd) -> String {
+    format!(
+        "status {:?}\nstdout {}\nstderr {}\nprompts:\n{asked}\nsshd log:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+        server.log()
+    )
+}
+
+#[test]
+fn keyboard_interactive_password_then_totp() {
+    if !prerequisites_sshd() {
+        return;
+    }
+    let user = new_user("sshpw");
+    user.enrol();
+    user.set_password("pa55 word").unwrap();
+    let svc = Services::new();
+    let server = sshd(
+        &svc,
+        "keyboard-interactive",
+        &[format!("required {PAM_UNIX}"), mfa_line("required", "")],
+    );
+    let code = code(SECRET);
+    let (o, asked) = login(
+        &server,
+        &user,
+        "keyboard-interactive",
+        &[("Password", "pa55 word"), (CODE_PROMPT, &code)],
+    );
+    assert!(succeeded(&o), "{}", explain(&o, &asked, &server));
+    assert!(
+        asked.contains("Password") && asked.contains(CODE_PROMPT),
+        "{asked}"
+    );
+
+    // The same code again: refused.
+    let (o, asked) = login(
+        &server,
+        &user,
+        "keyboard-interactive",
+        &[("Password", "pa55 word"), (CODE_PROMPT, &code)],
+    );
+    assert!(!o.status.success(), "{}", explain(&o, &asked, &server));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{}",
+        explain(&o, &asked, &server)
+    );
+
+    // A wrong code with the right password: refused.
+    let (o, asked) = login(
+        &server,
+        &user,
+        "keyboard-interactive",
+        &[
+            ("Password", "pa55 word"),
+            (CODE_PROMPT, &wrong_code(SECRET)),
+        ],
+    );
+    assert!(!o.status.success(), "{}", explain(&o, &asked, &server));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{}",
+        explain(&o, &asked, &server)
+    );
+}
+
+#[test]
+fn publickey_then_totp_with_authentication_methods() {
+    if !prerequisites_sshd() {
+        return;
+    }
+    let user = new_user("sshpk");
+    user.enrol();
+    let svc = Services::new();
+    let server = sshd(
+        &svc,
+        "publickey,keyboard-interactive",
+        &[mfa_line("required", "")],
+    );
+    user.authorize_key(&server.client_public_key()).unwrap();
+
+    let (o, asked) = login(
+        &server,
+        &user,
+        "publickey,keyboard-interactive",
+        &[(CODE_PROMPT, &code(SECRET))],
+    );
+    assert!(succeeded(&o), "{}", explain(&o, &asked, &server));
+    assert!(!asked.contains("assword"), "no password asked: {asked}");
+    assert!(
+        server.log().contains("Partial publickey"),
+        "{}",
+        server.log()
+    );
+
+    // The key alone is not enough.
+    let (o, asked) = login(
+        &server,
+        &user,
+        "publickey,keyboard-interactive",
+        &[(CODE_PROMPT, &wrong_code(SECRET))],
+    );
+    assert!(!o.status.success(), "{}", explain(&o, &asked, &server));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{}",
+        explain(&o, &asked, &server)
+    );
+}
+
+#[test]
+fn sshd_keeps_serving_after_an_internal_error_in_the_module() {
+    if !prerequisites_sshd() {
+        return;
+    }
+    let user = new_user("ssher");
+    user.enrol();
+    // The module reads its config per authentication: while the path names
+    // a directory the core fails (unreadable config -> PAM_SERVICE_ERR);
+    // the release module carries no crash switch of its own.
+    let d = tempfile::tempdir().unwrap();
+    let config: PathBuf = d.path().join("mfa.toml");
+    std::fs::create_dir(&config).unwrap();
+    let svc = Services::new();
+    let mut server = sshd(
+        &svc,
+        "publickey,keyboard-interactive",
+        &[mfa_line(
+            "required",
+            &format!("config={}", config.display()),
+        )],
+    );
+    user.authorize_key(&server.client_public_key()).unwrap();
+
+    let (o, asked) = login(
+        &server,
+        &user,
+        "publickey,keyboard-interactive",
+        &[(CODE_PROMPT, &code(SECRET))],
+    );
+    assert!(!o.status.success(), "{}", explain(&o, &asked, &server));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{}",
+        explain(&o, &asked, &server)
+    );
+    assert!(server.is_running(), "sshd died: {}", server.log());
+    let log = server.log();
+    assert!(
+        log.contains("PAM: Error in service module")
+            && log.contains("mfa.toml: not a regular file"),
+        "the module's error reached sshd: {log}"
+    );
+
+    // Repaired, the very same sshd logs the user in.
+    std::fs::remove_dir(&config).unwrap();
+    std::fs::write(&config, "[general]\nunenrolled = \"deny\"\n").unwrap();
+    let (o, asked) = login(
+        &server,
+        &user,
+        "publickey,keyboard-interactive",
+        &[(CODE_PROMPT, &code(SECRET))],
+    );
+    assert!(succeeded(&o), "{}", explain(&o, &asked, &server));
+    assert!(server.is_running());
+}
