@@ -3,6 +3,8 @@
 //! `pam_google_authenticator.so`, and one written by `google-authenticator`
 //! is accepted by `pam_mfa.so`; codes come from oathtool.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! which lets a test own the service files) and driven by pamtester, which
 //! answers the module's prompts from stdin.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

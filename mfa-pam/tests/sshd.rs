@@ -3,6 +3,8 @@
 //! the stack comes from a pam_wrapper service directory preloaded into
 //! sshd; prompts are answered through SSH_ASKPASS.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use std::path::PathBuf;

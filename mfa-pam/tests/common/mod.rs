@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::SystemTime;
 
 /// Base32 secret used by the tests (not a real one).
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -54,39 +53,34 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target"))
 }
 
-fn newest_source(dir: &Path, newest: &mut SystemTime) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            newest_source(&p, newest);
-        } else if p.extension().is_some_and(|x| x == "rs" || x == "toml") {
-            let m = e.metadata().unwrap().modified().unwrap();
-            if m > *newest {
-                *newest = m;
-            }
-        }
-    }
-}
-
 /// A release artefact, refusing a missing or stale one: a test of an old
-/// build proves nothing. CI builds `--release` before `cargo test`.
+/// build proves nothing. Stale means older than a source file cargo's
+/// dep-info (`NAME.d`) lists for it. CI builds `--release` before
+/// `cargo test`.
 pub fn release_artefact(name: &str) -> PathBuf {
-    let p = target_dir().join("release").join(name);
+    let dir = target_dir().join("release");
+    let p = dir.join(name);
     assert!(
         p.exists(),
         "{} is missing: run `cargo build --workspace --release` first",
         p.display()
     );
     let built = std::fs::metadata(&p).unwrap().modified().unwrap();
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for krate in ["mfa-core/src", "mfa-pam/src", "mfa-cli/src"] {
-        newest_source(&workspace().join(krate), &mut newest);
+    let stem = name.strip_suffix(".so").unwrap_or(name);
+    let deps = std::fs::read_to_string(dir.join(format!("{stem}.d"))).unwrap_or_default();
+    let sources = deps
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(": "))
+        .map(|(_, s)| s);
+    for src in sources.unwrap_or_default().split_whitespace() {
+        let changed = std::fs::metadata(src).and_then(|m| m.modified());
+        assert!(
+            changed.map_or(true, |m| m <= built),
+            "{} is older than {src}: run `cargo build --workspace --release`",
+            p.display()
+        );
     }
-    assert!(
-        built >= newest,
-        "{} is older than the sources: run `cargo build --workspace --release`",
-        p.display()
-    );
     p
 }
 
