@@ -57,7 +57,7 @@ fn push_through_real_libpam_approves_denies_and_keeps_failmode() {
     if !prerequisites() {
         return;
     }
-    let user = TestUser::create("pwdu");
+    let user = new_user("pwdu");
     let svc = Services::new();
     let sim = start_sim();
     sim.state().answer_after = Some(Duration::from_millis(800));
