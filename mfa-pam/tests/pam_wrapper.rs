@@ -118,7 +118,7 @@ fn missing_file_denies_after_a_prompt_unless_nullok() {
     assert!(!r.ok && r.prompts(PROMPT) == 1, "{r:?}");
 
     // nullok does not excuse a file that exists but is unusable.
-    user.put(".google_authenticator", &state_file(), 0o644);
+    user.write_file(".google_authenticator", &state_file(), 0o644);
     let r = svc.pamtester("permit", &user.name, &["authenticate"], "");
     assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
 }
@@ -128,7 +128,7 @@ fn forward_pass_asks_once_and_hands_the_password_to_pam_unix() {
     let Some((user, svc)) = setup("pwfp") else {
         return;
     };
-    user.set_password("correct horse").unwrap();
+    user.set_password("correct horse");
     svc.add(
         "s",
         &[
@@ -162,7 +162,7 @@ fn use_first_pass_takes_the_code_from_the_stacked_password_and_never_prompts() {
     let Some((user, svc)) = setup("pwuf") else {
         return;
     };
-    user.set_password("s3cret").unwrap();
+    user.set_password("s3cret");
     // pam_set_items puts $PAM_AUTHTOK into the item, like a module that
     // collected "password+code" before us.
     svc.add(
@@ -200,7 +200,7 @@ fn try_first_pass_uses_the_stacked_password_or_prompts() {
     let Some((user, svc)) = setup("pwtf") else {
         return;
     };
-    user.set_password("pw").unwrap();
+    user.set_password("pw");
     // pam_unix prompts for the password; our module then finds no code in
     // it and prompts for one.
     svc.add(
@@ -231,7 +231,7 @@ fn try_first_pass_uses_the_stacked_password_or_prompts() {
     );
     let user2 = new_user("pwtg");
     user2.enrol();
-    user2.set_password("pw").unwrap();
+    user2.set_password("pw");
     let tok = format!("pw{}", code(SECRET));
     let r = svc2.pamtester_env(
         "s",
@@ -374,7 +374,7 @@ fn secret_path_templates_and_prompt_option() {
     let Some((user, svc)) = setup("pwtp") else {
         return;
     };
-    let f = user.put("ga-file", &state_file(), 0o400);
+    let f = user.write_file("ga-file", &state_file(), 0o400);
     svc.add(
         "s",
         &[mfa_line(

@@ -86,7 +86,7 @@ fn keyboard_interactive_password_then_totp() {
     }
     let user = new_user("sshpw");
     user.enrol();
-    user.set_password("pa55 word").unwrap();
+    user.set_password("pa55 word");
     let svc = Services::new();
     let server = sshd(
         &svc,

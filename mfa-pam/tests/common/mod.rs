@@ -88,29 +88,40 @@ pub fn module() -> PathBuf {
     release_artefact("libpam_mfa.so")
 }
 
-pub use mfa_core::testing::sshd::TestUser;
+/// A throw-away account (the shared sshd harness's), with the helpers the
+/// module tests use. Derefs to the harness's `TestUser` (`name`, `uid`,
+/// `gid`, `home`, `authorize_key`, ...).
+pub struct TestUser(mfa_core::testing::sshd::TestUser);
 
-/// What the module tests do with the harness's accounts.
-pub trait UserExt {
-    /// Write `~/rel` owned by the user.
-    fn put(&self, rel: &str, contents: &str, mode: u32) -> PathBuf;
-    /// A google_authenticator state file in `~/.google_authenticator`:
-    /// TOTP, reuse disallowed, one scratch code.
-    fn enrol(&self) -> PathBuf;
-    /// Run a command as this user (real and effective ids, its groups).
-    fn run(&self, argv: &[&str]) -> Output;
+impl std::ops::Deref for TestUser {
+    type Target = mfa_core::testing::sshd::TestUser;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
-impl UserExt for TestUser {
-    fn put(&self, rel: &str, contents: &str, mode: u32) -> PathBuf {
-        self.write_file(rel, contents.as_bytes(), mode).unwrap()
+impl TestUser {
+    pub fn create(prefix: &str) -> Self {
+        Self(mfa_core::testing::sshd::TestUser::create(prefix).unwrap())
     }
 
-    fn enrol(&self) -> PathBuf {
-        self.put(".google_authenticator", &state_file(), 0o600)
+    pub fn set_password(&self, pw: &str) {
+        self.0.set_password(pw).unwrap();
     }
 
-    fn run(&self, argv: &[&str]) -> Output {
+    /// Write `~/rel` owned by the user.
+    pub fn write_file(&self, rel: &str, contents: &str, mode: u32) -> PathBuf {
+        self.0.write_file(rel, contents.as_bytes(), mode).unwrap()
+    }
+
+    /// A google_authenticator state file in `~/.google_authenticator`:
+    /// TOTP, reuse disallowed, one scratch code.
+    pub fn enrol(&self) -> PathBuf {
+        self.write_file(".google_authenticator", &state_file(), 0o600)
+    }
+
+    /// Run a command as this user (real and effective ids, its groups).
+    pub fn run(&self, argv: &[&str]) -> Output {
         Command::new("setpriv")
             .arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
@@ -124,7 +135,7 @@ impl UserExt for TestUser {
 }
 
 pub fn new_user(prefix: &str) -> TestUser {
-    TestUser::create(prefix).unwrap()
+    TestUser::create(prefix)
 }
 
 pub fn state_file() -> String {
