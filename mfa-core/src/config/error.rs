@@ -49,17 +49,55 @@ pub(crate) fn line_of(src: &str, offset: usize) -> usize {
 /// Turn a toml/serde error into a located [`ConfigError`].
 pub(crate) fn from_toml(file: &std::path::Path, src: &str, err: &toml::de::Error) -> ConfigError {
     let message = err.message().trim().to_owned();
-    // serde names the offending field in backquotes ("unknown field `x`",
-    // "missing field `y`"); keep it as the key when present.
-    let key = message
-        .split('`')
-        .nth(1)
-        .filter(|k| !k.is_empty() && !k.contains(' '))
-        .map(str::to_owned);
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .filter(|k| !k.is_empty());
     ConfigError {
         file: file.to_owned(),
         line: err.span().map(|s| line_of(src, s.start)),
-        key,
+        key: err.span().and_then(|s| key_at(src, s.start, missing)),
         message,
     }
+}
+
+/// The dotted key an error at byte `offset` is about: the table header above
+/// it and the key assigned on its line (`general.failmode`). Taken from the
+/// place, not from serde's message, which quotes the offending *value* for
+/// a bad enum variant (`unknown variant `irc``). For "missing field" errors,
+/// which point at the table, the field named in the message.
+fn key_at(src: &str, offset: usize, missing: Option<&str>) -> Option<String> {
+    let offset = offset.min(src.len());
+    let line_start = src
+        .get(..offset)
+        .and_then(|head| head.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let line = src
+        .get(line_start..)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or("");
+    let (table, name) = match table_header(line) {
+        Some(header) => (Some(header), missing.map(str::to_owned)),
+        None => {
+            let table = src
+                .get(..line_start)
+                .and_then(|head| head.lines().rev().find_map(table_header));
+            let assigned = line
+                .split_once('=')
+                .map(|(k, _)| k.trim().to_owned())
+                .filter(|k| !k.is_empty() && !k.contains(char::is_whitespace));
+            (table, assigned.or_else(|| missing.map(str::to_owned)))
+        }
+    };
+    match (table, name) {
+        (Some(t), Some(n)) => Some(format!("{t}.{n}")),
+        (t, n) => n.or(t),
+    }
+}
+
+/// `general` for a `[general]` line, `policy.rules` for `[[policy.rules]]`.
+fn table_header(line: &str) -> Option<String> {
+    let inner = line.trim().strip_prefix('[')?.trim_start_matches('[');
+    let name = inner.split(']').next()?.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }

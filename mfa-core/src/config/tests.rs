@@ -70,12 +70,16 @@ autopush = true
 #[test]
 fn errors_name_file_line_and_key() {
     let e = parse("[general]\n\nfailmode = \"sometimes\"\n").unwrap_err();
-    assert_eq!(e.line, Some(3), "{e}");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(3), Some("general.failmode")),
+        "the key, not the bad value: {e}"
+    );
     assert!(e.to_string().starts_with("/etc/mfa/mfa.toml:3"), "{e}");
     assert!(e.message.contains("secure"), "{e}");
 
     let e = parse("[general]\nfailmod = \"safe\"\n").unwrap_err();
-    assert_eq!(e.key.as_deref(), Some("failmod"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("general.failmod"), "{e}");
     assert_eq!(e.line, Some(2), "{e}");
 
     let e = parse("[general]\nrequest_timeout_secs = 0\n").unwrap_err();
@@ -86,7 +90,25 @@ fn errors_name_file_line_and_key() {
     );
 
     let e = parse("[policy]\nfactors = [\"totp\", \"sms\"]\n").unwrap_err();
-    assert_eq!(e.line, Some(2), "{e}");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(2), Some("policy.factors")),
+        "{e}"
+    );
+
+    let e = parse("[webhook]\nurl = \"https://h.example/x\"\npreset = \"irc\"\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(3), Some("webhook.preset")),
+        "{e}"
+    );
+
+    let e = parse("[[policy.rules]]\nusers = [\"a\"]\naction = \"maybe\"\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("policy.rules.action"), "{e}");
+
+    let e = parse("[push]\nikey = \"DI\"\nhost = \"api.example\"\n").unwrap_err();
+    assert!(e.message.contains("skey"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("push.skey"), "{e}");
 
     let e = parse("[general\n").unwrap_err();
     assert_eq!(e.line, Some(1), "{e}");
