@@ -75,11 +75,79 @@ impl UsersDb {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o640))
             .map_err(fail)?;
+        keep_ownership(path, tmp.as_file())?;
         tmp.as_file().sync_all().map_err(fail)?;
         tmp.persist(path).map_err(|e| fail(e.error))?;
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(fail)?;
         Ok(())
+    }
+}
+
+/// Give the replacement the owner and group of the file it replaces. The
+/// rename would otherwise leave a `root:root` file, and mfa-login (setgid to
+/// the group that alone may read /etc/mfa) could no longer read it: every
+/// login would be denied after an `mfa user add`. Refusing is better than
+/// writing a file with other owners.
+fn keep_ownership(path: &Path, replacement: &std::fs::File) -> Result<(), ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let old = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ConfigError::file(path, format!("cannot stat: {e}"))),
+    };
+    std::os::unix::fs::fchown(replacement, Some(old.uid()), Some(old.gid())).map_err(|e| {
+        ConfigError::file(
+            path,
+            format!(
+                "cannot give the new file the owner {}:{} of the old one: {e}",
+                old.uid(),
+                old.gid()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn save_keeps_the_owner_and_group_of_the_file_it_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("users.toml");
+        std::fs::write(&path, "").unwrap();
+        let root = nix::unistd::geteuid().is_root();
+        assert!(
+            root || std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs this test as root"
+        );
+        // As root, a group the process does not run with (as /etc/mfa's
+        // dedicated group would be); otherwise our own.
+        let (uid, gid) = if root {
+            (0, 4242)
+        } else {
+            let m = std::fs::metadata(&path).unwrap();
+            (m.uid(), m.gid())
+        };
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+
+        let mut db = UsersDb::default();
+        db.users.insert("alice".into(), UserEntry::default());
+        db.save(&path).unwrap();
+
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (uid, gid, 0o640));
+        assert!(UsersDb::load(&path, false).unwrap().get("alice").is_some());
+
+        // A new file gets the creator's ids.
+        let fresh = d.path().join("new.toml");
+        db.save(&fresh).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().uid(),
+            nix::unistd::geteuid().as_raw()
+        );
     }
 }
