@@ -68,26 +68,46 @@ tokio::task_local! {
 }
 
 #[derive(Debug, Clone, Default)]
-struct Notes(Arc<Mutex<Option<String>>>);
+struct Notes(Arc<Mutex<Noted>>);
+
+/// What factors noted about the current login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Noted {
+    /// The public session tag shown to the person (webhook).
+    pub session: Option<String>,
+    /// How an allow came about when "verified" would mislead (a Duo-side
+    /// bypass): appended to the audit reason.
+    pub detail: Option<String>,
+}
+
+fn note(f: impl FnOnce(&mut Noted)) {
+    let _ = NOTES.try_with(|n| {
+        if let Ok(mut noted) = n.0.lock() {
+            f(&mut noted);
+        }
+    });
+}
 
 /// Record the public session tag of the current login for its audit record.
 /// Outside [`with_notes`] (a factor called directly in a test) it does
 /// nothing.
 pub fn note_session(tag: &str) {
-    let _ = NOTES.try_with(|n| {
-        if let Ok(mut slot) = n.0.lock() {
-            *slot = Some(tag.to_owned());
-        }
-    });
+    note(|n| n.session = Some(tag.to_owned()));
 }
 
-/// Run `f` collecting what factors note; returns its output and the
-/// session tag noted, if any.
-pub async fn with_notes<F: Future>(f: F) -> (F::Output, Option<String>) {
+/// Record how the current login's allow came about, for its audit record
+/// (e.g. a provider that let the user through without a second factor).
+/// Never a secret. Outside [`with_notes`] it does nothing.
+pub fn note_detail(detail: &str) {
+    note(|n| n.detail = Some(detail.to_owned()));
+}
+
+/// Run `f` collecting what factors note; returns its output and the notes.
+pub async fn with_notes<F: Future>(f: F) -> (F::Output, Noted) {
     let notes = Notes::default();
     let out = NOTES.scope(notes.clone(), f).await;
-    let session = notes.0.lock().ok().and_then(|s| s.clone());
-    (out, session)
+    let noted = notes.0.lock().map(|n| n.clone()).unwrap_or_default();
+    (out, noted)
 }
 
 pub trait AuditSink: Send + Sync {

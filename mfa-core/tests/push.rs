@@ -329,6 +329,14 @@ async fn preauth_allow_lets_in_without_auth() {
     let (d, _) = run(&e, &ctx("bob"), vec![]).await;
     assert_eq!(d, allowed());
     assert!(sim.state().requests_to("/auth/v2/auth").is_empty());
+    // The audit record must not read like a verified push.
+    let records = audit.0.lock().unwrap().clone();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].decision, "allow");
+    assert_eq!(
+        records[0].reason,
+        "push verified (Duo preauth allowed without a second factor)"
+    );
     // bob has no duo_username: the login name is used.
     assert_eq!(
         param(&params(&sim, "/auth/v2/preauth", 0), "username"),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{AuditRecord, AuditSink, FileAudit, TracingAudit};
+use crate::audit::{AuditRecord, AuditSink, FileAudit, Noted, TracingAudit};
 use crate::config::{
     Config, ConfigError, FailMode, Require, Unenrolled, UsersDb, DEFAULT_USERS_FILE,
 };
@@ -162,7 +162,7 @@ impl Engine {
     pub async fn authenticate(&self, ctx: &AuthContext, conv: &mut dyn Conversation) -> Decision {
         let limit = Duration::from_secs(*self.config.general.login_timeout_secs.get_ref());
         let mut ran = Vec::new();
-        let (decided, session) = crate::audit::with_notes(tokio::time::timeout(
+        let (decided, noted) = crate::audit::with_notes(tokio::time::timeout(
             limit,
             self.decide(ctx, conv, &mut ran),
         ))
@@ -176,7 +176,7 @@ impl Engine {
                 }
             }
         };
-        self.write_audit(ctx, &ran, &decision, session);
+        self.write_audit(ctx, &ran, &decision, noted);
         decision
     }
 
@@ -185,9 +185,9 @@ impl Engine {
         ctx: &AuthContext,
         ran: &[FactorKind],
         decision: &Decision,
-        session: Option<String>,
+        noted: Noted,
     ) {
-        let reason = match decision {
+        let mut reason = match decision {
             Decision::Allow { factor, fail_open } => match (factor, fail_open) {
                 (_, true) => "provider unavailable; failmode=safe".to_owned(),
                 (Some(f), false) => format!("{f} verified"),
@@ -195,6 +195,10 @@ impl Engine {
             },
             Decision::Deny { reason } | Decision::Ignore { reason } => reason.clone(),
         };
+        if let (Decision::Allow { .. }, Some(detail)) = (decision, &noted.detail) {
+            reason = format!("{reason} ({detail})");
+        }
+        let session = noted.session;
         let record = AuditRecord {
             time: ctx.now(),
             user: ctx.user.clone(),

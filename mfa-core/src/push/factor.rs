@@ -364,6 +364,7 @@ impl Factor for PushFactor {
                     status = %for_log(&status_msg),
                     "Duo preauth allowed the login without a second factor (Duo-side bypass)"
                 );
+                crate::audit::note_detail("Duo preauth allowed without a second factor");
                 return Ok(Outcome::Allow);
             }
             PreauthResult::Deny => {
