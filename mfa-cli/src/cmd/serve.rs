@@ -60,10 +60,7 @@ pub fn run(a: ServeArgs, out: &Output) -> Result<Status, CliError> {
     let pc = config.phonecheck.as_ref().ok_or_else(|| {
         CliError::Usage(format!(
             "{}: no [phonecheck] section; mfa serve completes PhoneChecks",
-            config
-                .source
-                .as_deref()
-                .map_or("(built-in default)".into(), |p| p.display().to_string())
+            config.source_name().display()
         ))
     })?;
     let timeout = Duration::from_secs(*config.general.request_timeout_secs.get_ref());

@@ -244,6 +244,24 @@ impl Config {
         }
     }
 
+    /// The file name for messages: its path, or `(built-in default)`.
+    pub fn source_name(&self) -> PathBuf {
+        self.source
+            .clone()
+            .unwrap_or_else(|| "(built-in default)".into())
+    }
+
+    /// A problem with `key` found after parsing (e.g. while building a
+    /// factor): located by file and key, without a line.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.source_name(),
+            line: None,
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+
     /// The users file this config points to.
     pub fn users_file(&self) -> PathBuf {
         self.general

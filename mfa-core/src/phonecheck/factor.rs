@@ -107,16 +107,7 @@ impl PhoneCheckFactor {
     /// Build from `[phonecheck]` and `[general]`; credentials are read now,
     /// so a bad `credentials_file` is a configuration error at load time.
     pub fn from_config(config: &Config, users: &Arc<UsersDb>) -> Result<Self, ConfigError> {
-        let file = config
-            .source
-            .clone()
-            .unwrap_or_else(|| "(built-in default)".into());
-        let err = |key: &str, message: String| ConfigError {
-            file: file.clone(),
-            line: None,
-            key: Some(key.into()),
-            message,
-        };
+        let err = |key: &str, message: String| config.error(key, message);
         let Some(pc) = &config.phonecheck else {
             return Err(err(
                 "phonecheck",

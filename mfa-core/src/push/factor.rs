@@ -131,15 +131,7 @@ impl PushFactor {
     /// Build from `[push]` (and `[general]` timeouts); a missing section
     /// or an unusable `ca_file`/`proxy` is a located configuration error.
     pub fn from_config(config: &Config, users: &Arc<UsersDb>) -> Result<Self, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            file: config
-                .source
-                .clone()
-                .unwrap_or_else(|| "(built-in default)".into()),
-            line: None,
-            key: Some(key.into()),
-            message,
-        };
+        let err = |key: &str, message: String| config.error(key, message);
         let Some(push) = &config.push else {
             return Err(err("push", "the push factor needs a [push] section".into()));
         };

@@ -63,16 +63,7 @@ pub struct WebhookFactor {
 impl WebhookFactor {
     /// Build from `[webhook]` and `[general] request_timeout_secs`.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let file = config
-            .source
-            .clone()
-            .unwrap_or_else(|| "(built-in default)".into());
-        let err = |key: &str, message: String| ConfigError {
-            file: file.clone(),
-            line: None,
-            key: Some(key.into()),
-            message,
-        };
+        let err = |key: &str, message: String| config.error(key, message);
         let Some(w) = &config.webhook else {
             return Err(err(
                 "webhook",
