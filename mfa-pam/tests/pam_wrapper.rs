@@ -394,6 +394,45 @@ fn secret_path_templates_and_prompt_option() {
 }
 
 #[test]
+fn grace_period_skips_the_code_for_a_recent_address_and_agrees_with_google_authenticator() {
+    let Some((user, svc)) = setup("pwgp") else {
+        return;
+    };
+    svc.add("s", &[mfa_line("required", "grace_period=3600")]);
+    let r = svc.pamtester_from(
+        "192.0.2.7",
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok && r.prompts(PROMPT) == 1, "{r:?}");
+    let text = std::fs::read_to_string(user.home.join(".google_authenticator")).unwrap();
+    assert!(text.contains("\" LAST0 192.0.2.7 "), "{text}");
+
+    // Same address within the period: no prompt at all.
+    let r = svc.pamtester_from("192.0.2.7", "s", &user.name, &["authenticate"], "");
+    assert!(r.ok && r.prompts(PROMPT) == 0, "{r:?}");
+    // Another address: asked, and nothing typed means no login.
+    let r = svc.pamtester_from("192.0.2.8", "s", &user.name, &["authenticate"], "");
+    assert!(!r.ok && r.prompts(PROMPT) == 1, "{r:?}");
+    // Without grace_period on the line the record is not honoured.
+    svc.add("strict", &[mfa_line("required", "")]);
+    let r = svc.pamtester_from("192.0.2.7", "strict", &user.name, &["authenticate"], "");
+    assert!(!r.ok, "{r:?}");
+
+    // pam_google_authenticator reads the record we wrote.
+    if require(
+        std::path::Path::new(PAM_GA).exists(),
+        "libpam-google-authenticator",
+    ) {
+        svc.add("ga", &[format!("required {PAM_GA} grace_period=3600")]);
+        let r = svc.pamtester_from("192.0.2.7", "ga", &user.name, &["authenticate"], "");
+        assert!(r.ok, "{r:?}");
+    }
+}
+
+#[test]
 fn setcred_succeeds_after_authentication() {
     let Some((user, svc)) = setup("pwcr") else {
         return;

@@ -11,6 +11,7 @@ use crate::conversation::Conversation;
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
 use crate::fsid;
 
+use super::grace;
 use super::store::{self, StoreError, StorePolicy};
 use super::verify::{verify, Accepted, Rejected, VerifyOptions};
 
@@ -134,7 +135,21 @@ impl Factor for TotpFactor {
         let policy = self.store_policy(ctx, &account)?;
         // Check the file before asking for anything: a broken file is an
         // administrator's problem, not a reason to collect a code.
-        as_identity(id, || store::read(&path, &policy))?;
+        let state = as_identity(id, || store::read(&path, &policy))?;
+        // grace_period: a recent login from this same address needs no code.
+        let now = ctx.now();
+        let grace = self
+            .settings
+            .grace_period
+            .filter(|p| *p > 0)
+            .zip(ctx.rhost.as_deref());
+        if let Some((period, address)) = grace {
+            if grace::within(&state, address, now, period) {
+                tracing::info!(user = %crate::sanitize::for_log(&ctx.user), "within grace_period");
+                return Ok(Outcome::Allow);
+            }
+        }
+        drop(state);
 
         let code = if self.settings.echo_verification_code {
             zeroize::Zeroizing::new(conv.prompt_visible(self.prompt()).await?)
@@ -145,11 +160,15 @@ impl Factor for TotpFactor {
             noskewadj: self.settings.noskewadj,
             no_increment_hotp: self.settings.no_increment_hotp,
         };
-        let now = ctx.now();
         let verdict = as_identity(id, || {
             store::update(&path, &policy, |state| {
                 let v = verify(state, &code, now, opts);
-                (v.result, v.changed)
+                let mut changed = v.changed;
+                if let (Ok(_), Some((_, address))) = (&v.result, grace) {
+                    grace::record(state, address, now);
+                    changed = true;
+                }
+                (v.result, changed)
             })
         })?;
         match verdict {

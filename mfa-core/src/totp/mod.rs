@@ -4,10 +4,12 @@
 //! - [`store`]: safe file access (owner/mode checks, exclusive lock, atomic replace).
 //! - [`verify`]: pam_google_authenticator's verification rules on a parsed state.
 //! - [`enroll`]: new secrets, scratch codes and otpauth URIs.
+//! - [`grace`]: `grace_period`'s recent-login records (`LASTn` lines).
 //! - [`factor`]: the [`crate::Factor`] that ties them to a conversation.
 
 pub mod enroll;
 pub mod factor;
+pub mod grace;
 pub mod state;
 pub mod store;
 pub mod verify;

@@ -192,8 +192,35 @@ impl Services {
         stdin: &str,
         env: &[(&str, &str)],
     ) -> Run {
+        self.pamtester_full(&[], service, user, ops, stdin, env)
+    }
+
+    /// As `pamtester`, with PAM_RHOST set to `rhost` (as sshd sets it).
+    pub fn pamtester_from(
+        &self,
+        rhost: &str,
+        service: &str,
+        user: &str,
+        ops: &[&str],
+        stdin: &str,
+    ) -> Run {
+        let item = format!("rhost={rhost}");
+        self.pamtester_full(&["-I", &item], service, user, ops, stdin, &[])
+    }
+
+    fn pamtester_full(
+        &self,
+        options: &[&str],
+        service: &str,
+        user: &str,
+        ops: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> Run {
         let mut c = Command::new("pamtester");
-        c.args(["-v", service, user])
+        c.arg("-v")
+            .args(options)
+            .args([service, user])
             .args(ops)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
