@@ -20,6 +20,8 @@ use crate::ffi;
 pub struct PamConversation {
     conv: *const ffi::PamConv,
     pending: Vec<(c_int, String)>,
+    /// The application passed PAM_SILENT: no info or error texts.
+    silent: bool,
 }
 
 // SAFETY: the pointer is the application's pam_conv, valid for the whole
@@ -37,10 +39,17 @@ impl PamConversation {
     /// # Safety
     /// `conv` must be the handle's PAM_CONV item (non-null), valid for as
     /// long as this value is used.
-    pub unsafe fn new(conv: *const ffi::PamConv) -> Self {
+    pub unsafe fn new(conv: *const ffi::PamConv, silent: bool) -> Self {
         Self {
             conv,
             pending: Vec::new(),
+            silent,
+        }
+    }
+
+    fn queue(&mut self, style: c_int, text: &str) {
+        if !self.silent {
+            self.pending.push((style, text.to_owned()));
         }
     }
 
@@ -176,12 +185,12 @@ impl Conversation for PamConversation {
     }
 
     async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
-        self.pending.push((ffi::PAM_TEXT_INFO, text.to_owned()));
+        self.queue(ffi::PAM_TEXT_INFO, text);
         Ok(())
     }
 
     async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
-        self.pending.push((ffi::PAM_ERROR_MSG, text.to_owned()));
+        self.queue(ffi::PAM_ERROR_MSG, text);
         Ok(())
     }
 }

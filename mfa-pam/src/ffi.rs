@@ -20,6 +20,9 @@ pub const PAM_USER_UNKNOWN: c_int = 10;
 pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_IGNORE: c_int = 25;
 
+/// `flags` bit: the application wants no informational messages.
+pub const PAM_SILENT: c_int = 0x8000;
+
 pub const PAM_SERVICE: c_int = 1;
 pub const PAM_TTY: c_int = 3;
 pub const PAM_RHOST: c_int = 4;

@@ -71,6 +71,7 @@ unsafe fn module_args(argc: c_int, argv: *const *const c_char) -> Result<Vec<Str
 /// The arguments are those libpam passed to `pam_sm_authenticate`.
 unsafe fn authenticate(
     pamh: *mut ffi::PamHandle,
+    flags: c_int,
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
@@ -116,8 +117,9 @@ unsafe fn authenticate(
         handle.log(ffi::LOG_ERR, "the application set no conversation function");
         return ffi::PAM_CONV_ERR;
     };
+    let silent = flags & ffi::PAM_SILENT != 0;
     // SAFETY: the handle's PAM_CONV item, used only during this call.
-    let mut conv = unsafe { PamConversation::new(conv_ptr) };
+    let mut conv = unsafe { PamConversation::new(conv_ptr, silent) };
     let service = handle
         .item_string(ffi::PAM_SERVICE)
         .unwrap_or_else(|| "pam".to_owned());
@@ -166,12 +168,12 @@ unsafe fn authenticate(
 #[no_mangle]
 pub unsafe extern "C" fn pam_sm_authenticate(
     pamh: *mut ffi::PamHandle,
-    _flags: c_int,
+    flags: c_int,
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
     // SAFETY: forwarded from libpam unchanged.
-    guarded(|| unsafe { authenticate(pamh, argc, argv) })
+    guarded(|| unsafe { authenticate(pamh, flags, argc, argv) })
 }
 
 /// sshd calls setcred after a successful auth stack and fails the login on

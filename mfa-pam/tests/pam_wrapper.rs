@@ -43,6 +43,15 @@ fn drop_in_line_accepts_the_right_code_and_refuses_its_reuse() {
     let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{code}\n"));
     assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
     assert!(r.out.contains("already used"), "{r:?}");
+    // PAM_SILENT: the same refusal without the message.
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate(PAM_SILENT)"],
+        &format!("{code}\n"),
+    );
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert!(!r.out.contains("already used"), "{r:?}");
     // The audit record went to syslog (pam_wrapper does not capture
     // /dev/log datagrams), the decision to pamtester: nothing leaks the code.
     assert!(!r.out.contains(&code[..]), "code echoed: {r:?}");

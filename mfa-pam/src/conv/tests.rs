@@ -49,11 +49,15 @@ unsafe extern "C" fn fake_conv(
 }
 
 fn conversation(app: &mut App) -> (Box<ffi::PamConv>, PamConversation) {
+    conversation_with(app, false)
+}
+
+fn conversation_with(app: &mut App, silent: bool) -> (Box<ffi::PamConv>, PamConversation) {
     let pc = Box::new(ffi::PamConv {
         conv: Some(fake_conv),
         appdata_ptr: (app as *mut App).cast(),
     });
-    let c = unsafe { PamConversation::new(&*pc) };
+    let c = unsafe { PamConversation::new(&*pc, silent) };
     (pc, c)
 }
 
@@ -130,4 +134,24 @@ fn conversation_failures_are_errors() {
         block(c.prompt_visible("Code: ")),
         Err(ConversationError::Failed(_))
     ));
+}
+
+#[test]
+fn pam_silent_drops_texts_but_still_prompts() {
+    let mut app = App {
+        answer: "123456",
+        ..Default::default()
+    };
+    let (_pc, mut c) = conversation_with(&mut app, true);
+    block(async {
+        c.info("Scan this code").await.unwrap();
+        c.error("Wrong code").await.unwrap();
+        assert_eq!(c.prompt_secret("Code: ").await.unwrap().as_str(), "123456");
+        c.info("bye").await.unwrap();
+    });
+    c.flush();
+    assert_eq!(
+        app.calls,
+        vec![vec![(ffi::PAM_PROMPT_ECHO_OFF, "Code: ".to_owned())]]
+    );
 }
