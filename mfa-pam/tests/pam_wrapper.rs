@@ -379,6 +379,74 @@ fn state_file_is_touched_with_the_users_identity() {
 }
 
 #[test]
+fn user_option_keeps_state_files_with_a_service_account() {
+    let Some((user, svc)) = setup("pwus") else {
+        return;
+    };
+    let keeper = new_user("pwke");
+    // /srv-like directory only the keeper may enter, one file per user.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("ga");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(keeper.uid), Some(keeper.gid)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = dir.join(&user.name);
+    std::fs::write(&f, state_file()).unwrap();
+    std::os::unix::fs::chown(&f, Some(keeper.uid), Some(keeper.gid)).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let secret = format!("secret={}/${{USER}}", dir.display());
+
+    // Owned by the keeper, not the user: refused unless user= names it.
+    svc.add("plain", &[mfa_line("required", &secret)]);
+    let r = svc.pamtester(
+        "plain",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+
+    svc.add(
+        "keeper",
+        &[mfa_line(
+            "required",
+            &format!("{secret} user={}", keeper.name),
+        )],
+    );
+    let r = svc.pamtester(
+        "keeper",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok, "{r:?}");
+    // Replaced as the keeper (the directory is the keeper's alone).
+    assert_eq!(std::fs::metadata(&f).unwrap().uid(), keeper.uid);
+    assert!(
+        std::fs::read_to_string(&f)
+            .unwrap()
+            .contains("DISALLOW_REUSE "),
+        "reuse recorded"
+    );
+
+    svc.add(
+        "nobody",
+        &[mfa_line(
+            "required",
+            &format!("{secret} user=no-such-keeper-mfa"),
+        )],
+    );
+    let r = svc.pamtester(
+        "nobody",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(!r.ok, "{r:?}");
+}
+
+#[test]
 fn secret_path_templates_and_prompt_option() {
     let Some((user, svc)) = setup("pwtp") else {
         return;
