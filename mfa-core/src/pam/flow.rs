@@ -70,9 +70,12 @@ pub async fn authenticate(
             let answer = match conv.prompt_secret(FORWARD_PASS_PROMPT).await {
                 Ok(a) => a,
                 Err(e) => {
-                    return Decision::Deny {
-                        reason: format!("forward_pass: {e}"),
-                    }
+                    // Still let the engine decide, so the attempt is audited
+                    // like any other; with nothing to answer its prompt it
+                    // denies (or ignores, for an unenrolled user with nullok).
+                    tracing::info!(error = %e, "forward_pass: no answer");
+                    let mut c = FirstPassConversation::new(conv, None, false);
+                    return engine.authenticate(ctx, &mut c).await;
                 }
             };
             let split = split_code(&answer);

@@ -132,6 +132,24 @@ fn forward_pass_asks_once_and_forwards_the_password() {
 }
 
 #[test]
+fn forward_pass_hang_up_denies_through_the_engine() {
+    let f = fixture();
+    let mut tok = Tok::default();
+    let d = run(
+        &f,
+        vec![Step::AbortAt(FORWARD_PASS_PROMPT.into())],
+        &mut tok,
+        PassMode::ForwardPass,
+    );
+    assert_eq!(verdict_for(&d), PamVerdict::AuthErr, "{d:?}");
+    assert!(
+        matches!(&d, Decision::Deny { reason } if reason.starts_with("totp: ")),
+        "audited by the engine: {d:?}"
+    );
+    assert_eq!(tok.0, None, "nothing forwarded");
+}
+
+#[test]
 fn forward_pass_without_a_code_prompts_for_it() {
     let f = fixture();
     let mut tok = Tok::default();
