@@ -17,7 +17,7 @@ pub fn askpass(dir: &Path, answers: &[(&str, &str)]) -> io::Result<PathBuf> {
     let path = dir.join("askpass");
     let log = dir.join("askpass.log");
     let mut script = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"$1\" >> {}\ncase \"$1\" in\n",
+        "#!/bin/sh\n[ \"$1\" = {PROBE} ] && exit 0\nprintf '%s\\n' \"$1\" >> {}\ncase \"$1\" in\n",
         quote(&log.display().to_string())
     );
     for (prompt, answer) in answers {
@@ -37,7 +37,33 @@ pub fn askpass(dir: &Path, answers: &[(&str, &str)]) -> io::Result<PathBuf> {
         .open(&path)
         .and_then(|mut f| io::Write::write_all(&mut f, script.as_bytes()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+    wait_until_executable(&path)?;
     Ok(path)
+}
+
+/// The argument the script answers with nothing, unlogged.
+const PROBE: &str = "--mfa-askpass-probe";
+
+/// Tests run in parallel threads, and a thread that forks while our write
+/// descriptor is open gives its child a copy until that child execs. While
+/// any such copy lives, exec of the script fails with ETXTBSY ("Text file
+/// busy"), and so would ssh's. Children forked after we closed it have no
+/// copy, so once one exec succeeds every later one will.
+fn wait_until_executable(path: &Path) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match std::process::Command::new(path).arg(PROBE).status() {
+            Ok(status) if status.success() => return Ok(()),
+            Ok(status) => return Err(io::Error::other(format!("askpass probe: {status}"))),
+            Err(e)
+                if e.raw_os_error() == Some(nix::libc::ETXTBSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `s` as one single-quoted shell word: literal, even in a `case` pattern.
