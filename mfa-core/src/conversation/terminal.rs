@@ -2,7 +2,8 @@
 //! scp/sftp/git streams stay byte-clean.
 //!
 //! - [`TerminalConversation::new`] (the `mfa` CLI): prompts on stderr,
-//!   answers from stdin, echo off for secrets when stdin is a terminal.
+//!   answers from stdin; when stdin is a terminal, secret prompts use the
+//!   raw `/dev/tty` reader (echo off before the prompt is shown).
 //! - [`TerminalConversation::controlling_tty`] (`mfa-login`): prompts and
 //!   answers on `/dev/tty`, messages on stderr; stdin is never touched.
 
@@ -88,24 +89,16 @@ impl Conversation for TerminalConversation {
         if self.tty {
             return super::hidden::prompt_on_tty(prompt, MAX_ANSWER, self.deadline, false);
         }
-        Self::write_err(prompt)?;
         if std::io::stdin().is_terminal() {
-            let answer = rpassword::read_password().map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Interrupted => {
-                    ConversationError::Aborted
-                }
-                _ => ConversationError::Failed(e.to_string()),
-            })?;
-            let answer = Zeroizing::new(answer);
-            if answer.len() > MAX_ANSWER {
-                return Err(ConversationError::Failed("answer too long".into()));
-            }
-            Ok(answer)
-        } else {
-            let line = Self::read_line()?;
-            Self::write_err("\n")?;
-            Ok(line)
+            // A person at a terminal: the same reader as mfa-login, which
+            // turns echo off before the prompt is shown (so a code typed at
+            // once is never echoed) and treats Ctrl-C as a clean denial.
+            return super::hidden::prompt_on_tty(prompt, MAX_ANSWER, self.deadline, false);
         }
+        Self::write_err(prompt)?;
+        let line = Self::read_line()?;
+        Self::write_err("\n")?;
+        Ok(line)
     }
 
     async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
