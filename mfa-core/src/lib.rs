@@ -4,6 +4,11 @@
 //! [`AuthContext`] and a [`Conversation`], call [`Engine::authenticate`] once and
 //! map the [`Decision`] back. See `docs/architecture.md`.
 
+// Design rule 4, also set in Cargo.toml [lints]: nothing in the trusted
+// crates may unwrap, expect or panic outside tests (clippy.toml allows
+// them in tests).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod accounts;
 pub mod audit;
 pub mod config;

@@ -6,6 +6,11 @@
 //! dropped before returning, and maps the decision to a PAM code. Every
 //! decision is made in mfa-core; see `docs/pam.md`.
 
+// Design rule 4, also set in Cargo.toml [lints]: nothing in the trusted
+// crates may unwrap, expect or panic outside tests (clippy.toml allows
+// them in tests).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod conv;
 mod ffi;
 mod handle;
