@@ -16,15 +16,6 @@ const SERVICE_ERROR: &str = "Error in service module";
 const SUCCESS: &str = "successfully authenticated";
 const PROMPT: &str = "Verification code: ";
 
-fn setup(prefix: &str) -> Option<(TestUser, Services)> {
-    if !prerequisites() {
-        return None;
-    }
-    let user = new_user(prefix);
-    user.enrol();
-    Some((user, Services::new()))
-}
-
 #[test]
 fn drop_in_line_accepts_the_right_code_and_refuses_its_reuse() {
     let Some((user, svc)) = setup("pwok") else {

@@ -11,15 +11,6 @@ use common::*;
 
 const PROMPT: &str = "Verification code: ";
 
-fn setup(prefix: &str) -> Option<(TestUser, Services)> {
-    if !prerequisites() {
-        return None;
-    }
-    let user = new_user(prefix);
-    user.enrol();
-    Some((user, Services::new()))
-}
-
 #[test]
 fn forward_pass_asks_once_and_hands_the_password_to_pam_unix() {
     let Some((user, svc)) = setup("pwfp") else {

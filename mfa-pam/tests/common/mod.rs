@@ -267,3 +267,14 @@ impl Run {
 pub fn mfa_line(control: &str, args: &str) -> String {
     format!("{control} {} {args}", module().display())
 }
+
+/// The prerequisites, and an enrolled throw-away user with a fresh service
+/// directory; `None` when a prerequisite is missing outside CI.
+pub fn setup(prefix: &str) -> Option<(TestUser, Services)> {
+    if !prerequisites() {
+        return None;
+    }
+    let user = new_user(prefix);
+    user.enrol();
+    Some((user, Services::new()))
+}

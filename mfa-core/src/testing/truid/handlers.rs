@@ -118,6 +118,25 @@ fn delayed(t: ResponseTemplate, d: Option<Duration>) -> ResponseTemplate {
     }
 }
 
+/// The start every Bearer-authorised API call shares: record the request,
+/// check its token (401 as tru.ID answers), apply a pending fault. `Err` is
+/// the answer to send now; `Ok` the request and the delay for the real one.
+fn admit(
+    s: &mut State,
+    r: &Request,
+    ep: Endpoint,
+) -> Result<(Recorded, Option<Duration>), Box<ResponseTemplate>> {
+    let rec = Recorded::from_request(r);
+    s.requests.push(rec.clone());
+    if !s.bearer_ok(&rec) {
+        return Err(Box::new(problem(401, "invalid or expired token")));
+    }
+    match faulted(s.take_fault(ep)) {
+        (Some(replace), _) => Err(Box::new(replace)),
+        (None, delay) => Ok((rec, delay)),
+    }
+}
+
 pub(super) async fn mount_token(server: &MockServer, state: &Shared<State>) {
     let st = state.clone();
     Mock::given(method("POST"))
@@ -174,16 +193,11 @@ pub(super) async fn mount_create(server: &MockServer, state: &Shared<State>, bas
     Mock::given(method("POST"))
         .and(path(CHECKS_PATH))
         .respond_with(move |r: &Request| {
-            let rec = Recorded::from_request(r);
             let mut s = st.lock();
-            s.requests.push(rec.clone());
-            if !s.bearer_ok(&rec) {
-                return problem(401, "invalid or expired token");
-            }
-            let (replace, delay) = faulted(s.take_fault(Endpoint::Create));
-            if let Some(t) = replace {
-                return t;
-            }
+            let (rec, delay) = match admit(&mut s, r, Endpoint::Create) {
+                Ok(admitted) => admitted,
+                Err(answer) => return *answer,
+            };
             let body: Value = match serde_json::from_slice(&rec.body) {
                 Ok(v)
                     if rec
@@ -301,16 +315,11 @@ pub(super) async fn mount_get(server: &MockServer, state: &Shared<State>, base: 
     Mock::given(method("GET"))
         .and(path_regex(r"^/phone_check/v0\.2/checks/[^/]+$"))
         .respond_with(move |r: &Request| {
-            let rec = Recorded::from_request(r);
             let mut s = st.lock();
-            s.requests.push(rec.clone());
-            if !s.bearer_ok(&rec) {
-                return problem(401, "invalid or expired token");
-            }
-            let (replace, delay) = faulted(s.take_fault(Endpoint::Get));
-            if let Some(t) = replace {
-                return t;
-            }
+            let (rec, delay) = match admit(&mut s, r, Endpoint::Get) {
+                Ok(admitted) => admitted,
+                Err(answer) => return *answer,
+            };
             let id = rec
                 .path_and_query
                 .rsplit('/')
@@ -331,16 +340,11 @@ pub(super) async fn mount_patch(server: &MockServer, state: &Shared<State>, base
     Mock::given(method("PATCH"))
         .and(path_regex(r"^/phone_check/v0\.2/checks/[^/]+$"))
         .respond_with(move |r: &Request| {
-            let rec = Recorded::from_request(r);
             let mut s = st.lock();
-            s.requests.push(rec.clone());
-            if !s.bearer_ok(&rec) {
-                return problem(401, "invalid or expired token");
-            }
-            let (replace, delay) = faulted(s.take_fault(Endpoint::Patch));
-            if let Some(t) = replace {
-                return t;
-            }
+            let (rec, delay) = match admit(&mut s, r, Endpoint::Patch) {
+                Ok(admitted) => admitted,
+                Err(answer) => return *answer,
+            };
             if rec.header("content-type") != Some("application/json-patch+json") {
                 return problem(415, "expected application/json-patch+json");
             }
