@@ -34,17 +34,7 @@ fn mock_duo() -> (Running, String) {
         .next()
         .expect("mock serve printed its simulators")
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
-    let entry = v["simulators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "duo")
-        .expect("a Duo simulator")["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (running, entry)
+    (running, simulator_url(&first, "duo"))
 }
 
 /// The value of `key = "..."` in the mock's one-line description.

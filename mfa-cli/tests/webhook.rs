@@ -40,16 +40,7 @@ fn mock_serve() -> (Running, String, mpsc::Receiver<String>) {
     let first = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("mock serve started");
-    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
-    let url = v["simulators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "webhook")
-        .expect("a webhook sink")["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let url = simulator_url(&first, "webhook");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     (running, url, rx)
 }

@@ -75,3 +75,18 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The `url` of the simulator called `name` in the JSON line `mfa mock
+/// serve --json` prints first.
+pub fn simulator_url(first_line: &str, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(first_line).unwrap();
+    v["simulators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} simulator in {first_line}"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
