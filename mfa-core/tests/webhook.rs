@@ -495,17 +495,40 @@ async fn sink_answering_500_is_unavailable() {
     delivery_fails("", Some(Fault::Status(500)), "HTTP 500").await;
 }
 
-#[tokio::test]
-async fn sink_answering_404_is_unavailable() {
-    delivery_fails("", Some(Fault::Status(404)), "HTTP 404").await;
+/// A 4xx, 429 included, is the service refusing the message: denied
+/// whatever the failmode, since a person holding the first factor can
+/// provoke one (parallel logins meet the channel's rate limit).
+async fn delivery_refused(fault: Fault, why: &str) {
+    for failmode in ["", "failmode = \"safe\""] {
+        let sink = WebhookSink::start(Service::Slack).await.unwrap();
+        sink.set_fault(Some(fault.clone()));
+        let s = setup(&sink.url(), failmode, "preset = \"slack\"");
+        let (_, tag) = expected(8, 8);
+        let d = run(
+            &s,
+            &ctx(&s, "alice", 8),
+            vec![Step::ErrorContaining(format!(
+                "could not be sent to the team channel (session {tag})"
+            ))],
+        )
+        .await;
+        assert!(denied_because(&d, "delivery refused"), "{failmode}: {d:?}");
+        assert!(denied_because(&d, why), "{failmode}: {d:?}");
+        assert_eq!(s.audit.last().decision, "deny", "{failmode}");
+    }
 }
 
 #[tokio::test]
-async fn sink_answering_429_is_unavailable() {
+async fn sink_answering_404_denies_in_both_failmodes() {
+    delivery_refused(Fault::Status(404), "HTTP 404").await;
+}
+
+#[tokio::test]
+async fn sink_answering_429_denies_in_both_failmodes() {
     let f = Fault::RateLimited {
         retry_after: "30".into(),
     };
-    delivery_fails("", Some(f), "HTTP 429").await;
+    delivery_refused(f, "HTTP 429").await;
 }
 
 #[tokio::test]

@@ -28,6 +28,21 @@ pub enum DeliveryError {
     Other(&'static str),
 }
 
+impl DeliveryError {
+    /// Whether the service could not be reached at all (timeout, connection
+    /// or TLS failure, 5xx): the only failures `failmode = safe` may forgive.
+    /// A 4xx, 429 included, is the service refusing the message, and a
+    /// person holding the first factor can provoke one (a burst of parallel
+    /// logins meets the channel's rate limit): forgiving it would open
+    /// `failmode = safe` on demand.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DeliveryError::Timeout(_) | DeliveryError::Connect | DeliveryError::Other(_) => true,
+            DeliveryError::Status(status) => (500..=599).contains(status),
+        }
+    }
+}
+
 /// A client for one configured webhook.
 pub struct WebhookClient {
     http: reqwest::Client,

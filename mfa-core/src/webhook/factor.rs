@@ -18,7 +18,7 @@ use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError, SecretAnswer};
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
 use crate::provider::http::HttpSettings;
-use crate::provider::webhook::WebhookClient;
+use crate::provider::webhook::{DeliveryError, WebhookClient};
 
 use super::code::{session_tag, Check, Code, Pending};
 use super::template::{rfc3339_utc, Template, Values};
@@ -112,7 +112,7 @@ impl WebhookFactor {
         code: &Code,
         tag: &str,
         now: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeliveryError> {
         let time = rfc3339_utc(now);
         let values = Values {
             code: code.expose(),
@@ -125,7 +125,7 @@ impl WebhookFactor {
             time: &time,
         };
         let payload = self.template.render(&values);
-        self.client.post(&payload).await.map_err(|e| e.to_string())
+        self.client.post(&payload).await
     }
 }
 
@@ -165,7 +165,10 @@ impl Factor for WebhookFactor {
             // Tell the person now; nobody is left at a prompt for a code
             // that never arrives.
             let _ = conv.error(&not_sent_message(&tag)).await;
-            return Err(FactorError::Unavailable(format!("delivery failed: {why}")));
+            if why.is_unavailable() {
+                return Err(FactorError::Unavailable(format!("delivery failed: {why}")));
+            }
+            return Ok(Outcome::Deny(format!("delivery refused: {why}")));
         }
         conv.info(&sent_message(&tag)).await?;
 
