@@ -294,6 +294,14 @@ fn failmode_applies_only_to_unavailable_providers() {
         }
     );
     assert_eq!(audit.0.lock().unwrap()[0].decision, "allow-failmode");
+    // No factor was verified: the record keeps the provider's failure.
+    assert!(
+        audit.0.lock().unwrap()[0]
+            .reason
+            .contains("push: connect refused"),
+        "{:?}",
+        audit.0.lock().unwrap()[0].reason
+    );
     // safe does not turn other errors or denials into an allow.
     for result in [
         Err(FactorError::State("corrupt".into())),
@@ -541,4 +549,31 @@ fn a_corrupt_state_file_denies_without_prompting_and_is_kept() {
         std::fs::read_to_string(&p).unwrap(),
         "not a secret at all!\n"
     );
+}
+
+/// nullok / `unenrolled = allow` steps aside only for a state file that does
+/// not exist. One that cannot be looked up (here ENOTDIR: the path runs
+/// through a regular file; EACCES and EIO are the same case) must deny, or
+/// the password alone would log in.
+#[test]
+fn a_state_file_that_cannot_be_looked_up_denies_even_with_unenrolled_allow() {
+    let g = fixture(false);
+    let blocker = g.home.join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let audit = Capture::default();
+    let e = engine(
+        config(&format!(
+            "[general]\nunenrolled = \"allow\"\n[totp]\nsecret = \"{}/ga\"\n",
+            blocker.display()
+        )),
+        UsersDb::default(),
+        &audit,
+    );
+    let d = run(
+        &e,
+        &ctx(&g, "alice"),
+        vec![Step::ErrorContaining("unavailable".into())],
+    );
+    assert!(matches!(d, Decision::Deny { .. }), "{d:?}");
+    assert_eq!(audit.0.lock().unwrap()[0].decision, "deny");
 }

@@ -34,7 +34,11 @@ pub fn run(a: CheckArgs, out: &Output) -> Result<Status, CliError> {
     }
     let mut ctx = AuthContext::new(a.user, "mfa-check");
     ctx.rhost = a.rhost;
-    let mut conv = TerminalConversation::new();
+    // Terminal reads cannot be interrupted by the engine's timeout: they get
+    // the same deadline themselves (as in mfa-login).
+    let limit =
+        std::time::Duration::from_secs(*engine.config().general.login_timeout_secs.get_ref());
+    let mut conv = TerminalConversation::new().until(std::time::Instant::now() + limit);
     let decision = runtime()?.block_on(engine.authenticate(&ctx, &mut conv));
     report(&decision, out)
 }

@@ -2,10 +2,10 @@
 //! user names, per-user factor lists). Validation and locking are
 //! `mfa_core::userdb`; this file parses arguments and prints.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use mfa_core::config::{UserEntry, UsersDb, DEFAULT_CONFIG};
+use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::userdb::{self, EditError, NewUser};
 use mfa_core::{Config, FactorKind};
 use serde_json::json;
@@ -66,11 +66,9 @@ fn users_path(a: &UserArgs) -> Result<PathBuf, CliError> {
     if let Some(p) = &a.users_file {
         return Ok(p.clone());
     }
-    let config = match &a.config {
-        Some(p) => Config::load(p)?,
-        None if Path::new(DEFAULT_CONFIG).exists() => Config::load(Path::new(DEFAULT_CONFIG))?,
-        None => Config::default(),
-    };
+    // The same rule as every front end: only a missing default config means
+    // the built-in default, so an unreadable one is never silently replaced.
+    let config = Config::load_or_default(a.config.as_deref())?;
     Ok(config.users_file())
 }
 

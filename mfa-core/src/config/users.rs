@@ -43,9 +43,16 @@ impl UsersDb {
     }
 
     /// Load `path`; a missing file is an empty database when `optional`.
+    /// Only "no such file" counts as missing: a file that cannot be looked
+    /// up (permission, symlink loop) is an error, never an empty database
+    /// that would drop every user's enrolment.
     pub fn load(path: &Path, optional: bool) -> Result<Self, ConfigError> {
-        if optional && !path.exists() {
-            return Ok(Self::default());
+        if optional {
+            match std::fs::metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+                Err(e) => return Err(ConfigError::file(path, format!("cannot look it up: {e}"))),
+                Ok(_) => {}
+            }
         }
         let src = read_config_file(path)?;
         Self::parse(path, &src)
@@ -149,5 +156,26 @@ mod tests {
             std::fs::metadata(&fresh).unwrap().uid(),
             nix::unistd::geteuid().as_raw()
         );
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_optional_file_is_an_empty_database() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("users.toml");
+        assert_eq!(UsersDb::load(&missing, true).unwrap(), UsersDb::default());
+        // A dangling symlink is NotFound too; a loop is not.
+        let looped = d.path().join("loop.toml");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        let e = UsersDb::load(&looped, true).unwrap_err();
+        assert!(e.message.contains("cannot look it up"), "{e}");
+        // A path through a regular file (ENOTDIR): an error, not empty.
+        let file = d.path().join("plain");
+        std::fs::write(&file, "").unwrap();
+        assert!(UsersDb::load(&file.join("users.toml"), true).is_err());
     }
 }

@@ -307,10 +307,15 @@ impl Engine {
 
     async fn fail_mode(&self, conv: &mut dyn Conversation, why: String) -> Decision {
         match self.config.general.failmode {
-            FailMode::Safe => Decision::Allow {
-                factor: None,
-                fail_open: true,
-            },
+            FailMode::Safe => {
+                // An allow without any verified factor: the audit record
+                // carries the cause (the PAM module has no tracing output).
+                crate::audit::note_detail(&why);
+                Decision::Allow {
+                    factor: None,
+                    fail_open: true,
+                }
+            }
             FailMode::Secure => {
                 let _ = conv
                     .error("The second-factor service cannot be reached; access denied.")

@@ -129,7 +129,7 @@ impl Factor for TotpFactor {
         };
         let path = self.secret_path(&account);
         let id = self.file_identity(ctx, &account)?;
-        if !as_identity(id, || Ok(store::exists(&path)))? {
+        if !as_identity(id, || store::exists(&path))? {
             return Ok(Outcome::NotEnrolled);
         }
         let policy = self.store_policy(ctx, &account)?;
@@ -146,6 +146,8 @@ impl Factor for TotpFactor {
         if let Some((period, address)) = grace {
             if grace::within(&state, address, now, period) {
                 tracing::info!(user = %crate::sanitize::for_log(&ctx.user), "within grace_period");
+                // No code was checked: the audit record must say so.
+                crate::audit::note_detail("grace_period: recent login from this address, no code");
                 return Ok(Outcome::Allow);
             }
         }
@@ -175,6 +177,7 @@ impl Factor for TotpFactor {
             Ok(Accepted::Code) => Ok(Outcome::Allow),
             Ok(Accepted::ScratchCode) => {
                 tracing::info!(user = %crate::sanitize::for_log(&ctx.user), "scratch code used");
+                crate::audit::note_detail("scratch code");
                 Ok(Outcome::Allow)
             }
             Err(r) => {

@@ -153,9 +153,17 @@ fn read_parse(path: &Path, file: &mut File) -> Result<TotpState, StoreError> {
     })
 }
 
-/// Whether a state file exists at `path` (without following a final symlink).
-pub fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+/// Whether a state file exists at `path` (without following a final
+/// symlink). Only "no such file" is `false`: any other failure (EACCES on a
+/// directory, EIO, ESTALE) is an error, never "not enrolled", or `nullok`
+/// would let a user whose file cannot be looked up skip the factor (as
+/// pam_google_authenticator, nullok applies to ENOENT only).
+pub fn exists(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
 }
 
 /// Read and check a state file without modifying it.
@@ -284,7 +292,7 @@ pub fn create(
         path: path.to_owned(),
         source,
     };
-    if !overwrite && exists(path) {
+    if !overwrite && exists(path)? {
         return Err(fail(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             "file exists (use --force to replace it)",
@@ -378,6 +386,19 @@ mod tests {
             allow_readonly: false,
         };
         assert!(read(&p, &lax).is_ok());
+    }
+
+    #[test]
+    fn only_a_missing_file_does_not_exist() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!exists(&d.path().join("nope")).unwrap());
+        let p = write(d.path(), FILE.as_bytes(), 0o600);
+        assert!(exists(&p).unwrap());
+        // A path through a regular file: ENOTDIR, not "missing".
+        assert!(matches!(
+            exists(&p.join("below")),
+            Err(StoreError::Io { .. })
+        ));
     }
 
     #[test]
