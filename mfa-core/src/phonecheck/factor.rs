@@ -270,7 +270,9 @@ impl Factor for PhoneCheckFactor {
             Ok(c) => c,
             Err(outcome) => return Ok(outcome),
         };
-        let ttl = check.ttl.map_or(DEFAULT_TTL, Duration::from_secs);
+        let ttl = check
+            .ttl
+            .map_or(DEFAULT_TTL, crate::provider::provider_secs);
         let deadline = (Instant::now() + ttl).min(login_deadline);
         tracing::info!(
             user = %crate::sanitize::for_log(&ctx.user),

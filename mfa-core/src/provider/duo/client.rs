@@ -96,6 +96,8 @@ pub struct AuthRequest<'a> {
 
 /// As `provider::http::client` defaults.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest pause between a 429 and the retry, whatever Retry-After says.
+const MIN_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 const AUTH_STATUS: &str = "/auth/v2/auth_status";
 
@@ -270,7 +272,9 @@ impl DuoClient {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| date::retry_after(v, date::system_now()))
-                    .unwrap_or(backoff);
+                    .unwrap_or(backoff)
+                    // `Retry-After: 0` must not turn into a tight loop.
+                    .max(MIN_RETRY_PAUSE);
                 backoff = backoff.saturating_mul(2);
                 if Instant::now() + wait >= deadline {
                     return Err(DuoError::RateLimited);

@@ -74,10 +74,14 @@ pub fn parse_rfc2822(s: &str) -> Option<u64> {
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(crate::provider::provider_secs(secs));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(crate::provider::MAX_PROVIDER_WAIT),
+    )
 }
 
 /// Unix seconds now, from the system clock (for `Retry-After` dates).
@@ -146,6 +150,17 @@ mod tests {
         ] {
             assert_eq!(parse_rfc2822(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn retry_after_is_capped_so_deadlines_cannot_overflow() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let huge = retry_after("18446744073709551615", now).unwrap();
+        assert_eq!(huge, crate::provider::MAX_PROVIDER_WAIT);
+        // Adding it to now must not panic.
+        let _ = std::time::Instant::now() + huge;
+        let far = retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).unwrap();
+        assert_eq!(far, crate::provider::MAX_PROVIDER_WAIT);
     }
 
     #[test]

@@ -48,7 +48,7 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
         .trim()
         .parse::<u64>()
         .ok()
-        .map(Duration::from_secs)
+        .map(crate::provider::provider_secs)
 }
 
 fn transport(e: &reqwest::Error) -> TruIdError {
@@ -163,7 +163,7 @@ impl TruIdClient {
         // Refresh a minute early (or at half-life for short tokens) so a
         // token never expires between our check and the provider's.
         let margin = (body.expires_in / 2).min(60);
-        let lifetime = Duration::from_secs(body.expires_in.saturating_sub(margin));
+        let lifetime = crate::provider::provider_secs(body.expires_in.saturating_sub(margin));
         if !lifetime.is_zero() {
             *cached = Some(CachedToken {
                 value: body.access_token.clone(),
