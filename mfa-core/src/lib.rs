@@ -16,7 +16,6 @@ pub mod context;
 pub mod conversation;
 pub mod error;
 pub mod factor;
-pub mod factors;
 pub mod fsid;
 pub mod login;
 pub mod otp;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::context::FixedClock;
-use mfa_core::provider::duo::{DuoClient, DuoError, DuoSettings, Stamp};
 use mfa_core::provider::http::HttpSettings;
+use mfa_core::push::duo::{DuoClient, DuoError, DuoSettings, Stamp};
 use mfa_core::testing::duo::{DuoSim, Endpoint, SimCert, IKEY, SKEY};
 use mfa_core::testing::sim::Fault;
 use mfa_core::SystemClock;
@@ -222,7 +222,7 @@ async fn unknown_endpoints_and_bad_parameters_are_refusals() {
 /// not fail if the simulator accepted anything would prove nothing.
 #[tokio::test]
 async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
-    use mfa_core::provider::duo::{date, sign};
+    use mfa_core::push::duo::{date, sign};
     let sim = DuoSim::start().await.unwrap();
     let http = mfa_core::provider::http::client(&HttpSettings {
         timeout: Duration::from_secs(2),

@@ -20,8 +20,8 @@ use mfa_core::phonecheck::factor::{
     ENTER_PROMPT, MSG_BUSY, MSG_EXPIRED, MSG_NEEDS_TERMINAL, MSG_NO_MATCH, MSG_OPERATOR,
     MSG_REFUSED, MSG_TIMEOUT, SCAN_INFO,
 };
+use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
 use mfa_core::phonecheck::PhoneCheckFactor;
-use mfa_core::provider::truid::{Credentials, TruIdClient};
 use mfa_core::testing::sim::Fault;
 use mfa_core::testing::truid::{Endpoint, Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::testing::{ScriptedConversation, Step};

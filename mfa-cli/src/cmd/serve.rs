@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use mfa_core::phonecheck::callback::{
     client_address, page_html, CallbackService, RateLimiter, CALLBACK_PATH,
 };
-use mfa_core::provider::truid::TruIdClient;
+use mfa_core::phonecheck::truid::TruIdClient;
 use mfa_core::Config;
 use serde_json::json;
 use tokio::net::TcpListener;

@@ -4,10 +4,7 @@
 
 mod error;
 mod file;
-mod phonecheck;
-mod push;
 pub mod users;
-mod webhook;
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -18,10 +15,12 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use file::{check_secret_file_permissions, read_config_file};
-pub use phonecheck::PhoneCheckConfig;
-pub use push::{PushConfig, SecretKey};
 pub use users::{UserEntry, UsersDb};
-pub use webhook::{WebhookConfig, WebhookPreset};
+// Each provider's section lives with its factor and client; the config
+// names them here so `Config` stays the one place that parses mfa.toml.
+pub use crate::phonecheck::config::PhoneCheckConfig;
+pub use crate::push::config::{PushConfig, SecretKey};
+pub use crate::webhook::config::{WebhookConfig, WebhookPreset};
 
 use crate::factor::FactorKind;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::provider::truid::{valid_check_id, valid_code, TruIdClient, TruIdError};
+use crate::phonecheck::truid::{valid_check_id, valid_code, TruIdClient, TruIdError};
 
 pub const CALLBACK_PATH: &str = "/complete-check";
 /// Longest query string considered; the real one is well under 200 bytes.

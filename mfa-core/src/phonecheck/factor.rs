@@ -31,7 +31,7 @@ use crate::config::{Config, ConfigError, UsersDb};
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError};
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
-use crate::provider::truid::{
+use crate::phonecheck::truid::{
     CheckState, CheckStatus, CreatedCheck, TruIdClient, TruIdError, CHECKS_PATH,
 };
 use crate::sanitize::strip_control;

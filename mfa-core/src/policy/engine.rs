@@ -11,8 +11,7 @@ use crate::config::{
 };
 use crate::context::AuthContext;
 use crate::conversation::Conversation;
-use crate::factor::{Factor, FactorError, FactorKind, Outcome};
-use crate::factors;
+use crate::factor::{self, Factor, FactorError, FactorKind, Outcome};
 
 use super::plan::{plan, Plan};
 
@@ -110,7 +109,7 @@ impl Engine {
         }
         for kind in engine.referenced_kinds() {
             if !engine.factors.contains_key(&kind) {
-                let f = factors::build(kind, &engine.config, &engine.users)?;
+                let f = factor::build(kind, &engine.config, &engine.users)?;
                 engine.factors.insert(kind, f);
             }
         }
@@ -135,7 +134,7 @@ impl Engine {
     pub fn override_factors(mut self, kinds: Vec<FactorKind>) -> Result<Self, ConfigError> {
         for &k in &kinds {
             if !self.factors.contains_key(&k) {
-                let f = factors::build(k, &self.config, &self.users)?;
+                let f = factor::build(k, &self.config, &self.users)?;
                 self.factors.insert(k, f);
             }
         }

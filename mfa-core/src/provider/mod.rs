@@ -1,11 +1,10 @@
-//! Provider clients (tru.ID, Duo, webhooks), kept apart from the factors
-//! that use them: the factor logic is tested with a scripted conversation
-//! and a simulator, the clients with recorded payloads.
+//! What every provider client shares. Each client lives with its factor
+//! and its config section (`push/duo/`, `phonecheck/truid/`,
+//! `webhook/client.rs`), kept apart from the factor logic so that is tested
+//! with a scripted conversation and a simulator, the client with recorded
+//! payloads.
 
-pub mod duo;
 pub mod http;
-pub mod truid;
-pub mod webhook;
 
 use std::time::Duration;
 

@@ -18,12 +18,12 @@ use crate::config::{Config, ConfigError, PushConfig, UsersDb};
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError};
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
-use crate::provider::duo::sign::encode;
-use crate::provider::duo::{
+use crate::provider::http::{HttpSettings, HttpSetupError};
+use crate::push::duo::sign::encode;
+use crate::push::duo::{
     AuthFactor, AuthRequest, AuthResult, AuthStart, DuoClient, DuoError, DuoSettings,
     PreauthRequest, PreauthResult, Stamp,
 };
-use crate::provider::http::{HttpSettings, HttpSetupError};
 use crate::sanitize::{for_log, strip_control};
 
 pub const PUSHED: &str = "Pushed a login request to your phone...";
@@ -451,12 +451,11 @@ impl Factor for PushFactor {
             conv.info(PUSHED).await?;
             return conv.prompt_visible(ENTER_PUSH).await.map(drop);
         }
-        let devices: Vec<crate::provider::duo::Device> =
-            serde_json::from_value(serde_json::json!([{
-                "device": "decoy", "type": "phone", "number": "XXX-XXX-0100",
-                "capabilities": ["push", "phone", "sms"],
-            }]))
-            .unwrap_or_default();
+        let devices: Vec<crate::push::duo::Device> = serde_json::from_value(serde_json::json!([{
+            "device": "decoy", "type": "phone", "number": "XXX-XXX-0100",
+            "capabilities": ["push", "phone", "sms"],
+        }]))
+        .unwrap_or_default();
         let menu = Menu::from_devices(&devices);
         conv.info(&menu.render(&ctx.user)).await?;
         conv.prompt_visible(&menu.prompt()).await.map(drop)

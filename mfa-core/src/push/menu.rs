@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::provider::duo::{AuthFactor, Device};
+use crate::push::duo::{AuthFactor, Device};
 use crate::sanitize::strip_control;
 
 /// What the person asked for.

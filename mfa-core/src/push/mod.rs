@@ -2,7 +2,13 @@
 //! it, with their holes closed: failmode only for a service that cannot be
 //! used before the authentication starts, every server string stripped of
 //! control characters, deadlines everywhere. See `docs/push.md`.
+//!
+//! - [`config`]: the `[push]` section.
+//! - [`duo`]: the Auth API v2 client (signing, dates, payloads, errors).
+//! - `factor`, `menu`: the [`Factor`](crate::Factor) and its device menu.
 
+pub mod config;
+pub mod duo;
 mod factor;
 mod menu;
 

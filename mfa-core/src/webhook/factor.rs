@@ -18,7 +18,7 @@ use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError, SecretAnswer};
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
 use crate::provider::http::HttpSettings;
-use crate::provider::webhook::{DeliveryError, WebhookClient};
+use crate::webhook::client::{DeliveryError, WebhookClient};
 
 use super::code::{session_tag, Check, Code, Pending};
 use super::template::{rfc3339_utc, Template, Values};

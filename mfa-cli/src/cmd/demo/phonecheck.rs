@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::conversation::SecretAnswer;
 use mfa_core::phonecheck::callback::{CallbackService, CALLBACK_PATH};
-use mfa_core::provider::truid::{Credentials, TruIdClient};
+use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
 use mfa_core::testing::truid::{Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine};
 use tokio::net::TcpListener;

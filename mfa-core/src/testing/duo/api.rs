@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use wiremock::{Request, ResponseTemplate};
 
 use super::{Answer, DuoState, PreauthScenario, Txn, IKEY, SKEY};
-use crate::provider::duo::{date, sign};
+use crate::push::duo::{date, sign};
 use crate::testing::sim::{Fault, Recorded, Shared};
 
 pub(super) fn handle(state: &Shared<DuoState>, r: &Request) -> ResponseTemplate {

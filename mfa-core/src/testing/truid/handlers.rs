@@ -10,7 +10,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{Endpoint, Scenario, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
-use crate::provider::truid::{CHECKS_PATH, TOKEN_PATH};
+use crate::phonecheck::truid::{CHECKS_PATH, TOKEN_PATH};
 use crate::testing::sim::{Fault, Recorded, Shared};
 
 #[derive(Debug, Clone)]

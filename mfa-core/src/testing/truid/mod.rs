@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use wiremock::MockServer;
 
 use super::sim::{start_local, Fault, Recorded, Shared};
-use crate::provider::truid::CHECKS_PATH;
+use crate::phonecheck::truid::CHECKS_PATH;
 use handlers::State;
 
 pub const SIM_CLIENT_ID: &str = "sim-client-id";

@@ -1,4 +1,5 @@
-//! The `Factor` trait: one second factor, and what it can conclude.
+//! The `Factor` trait: one second factor, and what it can conclude; and
+//! [`build`], which makes each kind from the configuration.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError};
+
+mod build;
+
+pub use build::build;
 
 /// The kinds of factor mfa knows. Names are the config and CLI spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::http::{client, HttpSettings, HttpSetupError};
+use crate::provider::http::{client, HttpSettings, HttpSetupError};
 
 /// Why a message was not delivered. Never holds the URL or the payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use zeroize::Zeroizing;
 
-use super::{check_url, ConfigError, Locate};
+use crate::config::{check_url, ConfigError, Locate};
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

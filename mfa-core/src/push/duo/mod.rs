@@ -1,5 +1,5 @@
 //! Duo Auth API v2: request signing, the client, its payloads and dates.
-//! The push factor (`crate::push`) drives it; the simulator
+//! The push factor (`super`) drives it; the simulator
 //! (`crate::testing::duo`) checks what it sends.
 
 pub mod client;

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use super::{Factor, FactorKind};
 use crate::config::{Config, ConfigError, UsersDb};
-use crate::factor::{Factor, FactorKind};
 use crate::phonecheck::PhoneCheckFactor;
 use crate::push::PushFactor;
 use crate::totp::TotpFactor;

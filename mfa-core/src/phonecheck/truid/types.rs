@@ -114,7 +114,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::provider::truid::valid_check_id;
+    use crate::phonecheck::truid::valid_check_id;
 
     fn fixture(name: &str) -> String {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use zeroize::Zeroizing;
 
-use super::{check_url, ConfigError, Locate};
+use crate::config::{check_url, ConfigError, Locate};
 
 /// Poll interval when `poll_interval_ms` is not set. Short, so the login
 /// goes through within a few hundred milliseconds of the phone finishing

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{check_url, ConfigError, Locate};
+use crate::config::{check_url, ConfigError, Locate};
 use crate::webhook::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
