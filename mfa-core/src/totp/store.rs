@@ -6,23 +6,19 @@
 //! the locked file (a concurrent writer may have replaced it), modify, write a
 //! temp file in the same directory, fsync, rename over, fsync the directory.
 //! Two processes verifying the same code therefore serialise, and the second
-//! sees the first one's update.
+//! sees the first one's update. The file operations are `crate::fsutil`'s;
+//! this module adds the google_authenticator format and its policy.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
-
 use super::state::{StateError, TotpState, MAX_FILE_SIZE};
+use crate::fsutil::{self, CheckPolicy, FsError, Owner, ReplaceOptions};
 
 /// How long to wait for another login holding the lock before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
-const LOCK_POLL: Duration = Duration::from_millis(5);
-/// How often to retry when the file is replaced while we wait for its lock.
-const REPLACED_RETRIES: usize = 50;
 
 /// Checks applied before a state file is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,59 +90,56 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Open and check the file without following symlinks or blocking on FIFOs.
-fn open_checked(
-    path: &Path,
-    policy: &StorePolicy,
-) -> Result<(File, std::fs::Metadata), StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_flags())
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ENOENT) => StoreError::Missing(path.to_owned()),
-            Some(nix::libc::ELOOP) => StoreError::Symlink(path.to_owned()),
-            _ => io(path)(e),
-        })?;
-    let meta = file.metadata().map_err(io(path))?;
-    if !meta.file_type().is_file() {
-        return Err(StoreError::NotRegular(path.to_owned()));
-    }
-    if let Some(expected) = policy.owner {
-        if meta.uid() != expected {
-            return Err(StoreError::WrongOwner {
-                path: path.to_owned(),
-                found: meta.uid(),
+impl From<FsError> for StoreError {
+    fn from(e: FsError) -> Self {
+        match e {
+            FsError::NotFound(p) => StoreError::Missing(p),
+            FsError::Symlink(p) => StoreError::Symlink(p),
+            FsError::NotRegular(p) => StoreError::NotRegular(p),
+            FsError::WrongOwner {
+                path,
+                found,
                 expected,
-            });
+            } => StoreError::WrongOwner {
+                path,
+                found,
+                expected: match expected {
+                    Owner::Uid(u) | Owner::RootOr(u) => u,
+                    Owner::Any => found,
+                },
+            },
+            FsError::BadMode {
+                path,
+                mode,
+                allowed,
+            } => StoreError::BadMode {
+                path,
+                mode,
+                allowed,
+            },
+            FsError::TooLarge { path, .. } => StoreError::Corrupt {
+                path,
+                source: StateError::TooLarge,
+            },
+            FsError::LockTimeout(p) => StoreError::LockTimeout(p),
+            FsError::Io { path, source, .. } => StoreError::Io { path, source },
         }
     }
-    let mode = meta.mode() & 0o7777;
-    if mode & !policy.allowed_perm != 0 {
-        return Err(StoreError::BadMode {
-            path: path.to_owned(),
-            mode,
-            allowed: policy.allowed_perm,
-        });
-    }
-    if meta.len() > MAX_FILE_SIZE as u64 {
-        return Err(StoreError::Corrupt {
-            path: path.to_owned(),
-            source: StateError::TooLarge,
-        });
-    }
-    Ok((file, meta))
 }
 
-fn libc_flags() -> i32 {
-    nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC
+/// The fsutil checks a state file must pass: never through a symlink (the
+/// user owns the directory and could plant one), no FIFO.
+fn check_policy(policy: &StorePolicy) -> CheckPolicy {
+    CheckPolicy {
+        owner: policy.owner.map_or(Owner::Any, Owner::Uid),
+        allowed_mode: policy.allowed_perm,
+        max_size: MAX_FILE_SIZE as u64,
+        follow_symlinks: false,
+    }
 }
 
 fn read_parse(path: &Path, file: &mut File) -> Result<TotpState, StoreError> {
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    file.take(MAX_FILE_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io(path))?;
+    let bytes = fsutil::read_limited(file, path, MAX_FILE_SIZE as u64)?;
     TotpState::parse(&bytes).map_err(|source| StoreError::Corrupt {
         path: path.to_owned(),
         source,
@@ -168,7 +161,7 @@ pub fn exists(path: &Path) -> Result<bool, StoreError> {
 
 /// Read and check a state file without modifying it.
 pub fn read(path: &Path, policy: &StorePolicy) -> Result<TotpState, StoreError> {
-    let (mut file, _) = open_checked(path, policy)?;
+    let (mut file, _) = fsutil::open_checked(path, &check_policy(policy))?;
     read_parse(path, &mut file)
 }
 
@@ -184,8 +177,8 @@ pub fn update<R>(
     policy: &StorePolicy,
     f: impl FnOnce(&mut TotpState) -> (R, bool),
 ) -> Result<R, StoreError> {
-    let (locked, meta) = lock_current(path, policy)?;
-    let mut file = locked;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let (mut file, meta) = fsutil::lock_checked(path, &check_policy(policy), deadline)?;
     let mut state = read_parse(path, &mut file)?;
     let (result, changed) = f(&mut state);
     if changed {
@@ -196,46 +189,20 @@ pub fn update<R>(
             tracing::warn!(error = %e, "allow_readonly: state not saved");
         }
     }
+    // The lock is released only now, after the rename: a waiting login
+    // then finds the new file (fsutil re-checks the path after locking).
     drop(file);
     Ok(result)
 }
 
-/// Open, check and exclusively lock the file that `path` names now.
-fn lock_current(
-    path: &Path,
-    policy: &StorePolicy,
-) -> Result<(Flock<File>, std::fs::Metadata), StoreError> {
-    for _ in 0..REPLACED_RETRIES {
-        let (file, meta) = open_checked(path, policy)?;
-        let locked = lock_with_deadline(path, file)?;
-        // The file may have been replaced while we waited: if the path no
-        // longer names the inode we locked, start again on the new one.
-        match std::fs::symlink_metadata(path) {
-            Ok(now) if now.ino() == meta.ino() && now.dev() == meta.dev() => {
-                return Ok((locked, meta))
-            }
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(path)(e)),
-        }
-    }
-    Err(StoreError::LockTimeout(path.to_owned()))
-}
-
-fn lock_with_deadline(path: &Path, mut file: File) -> Result<Flock<File>, StoreError> {
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => return Ok(l),
-            Err((f, nix::errno::Errno::EWOULDBLOCK)) | Err((f, nix::errno::Errno::EINTR)) => {
-                if Instant::now() >= deadline {
-                    return Err(StoreError::LockTimeout(path.to_owned()));
-                }
-                file = f;
-                std::thread::sleep(LOCK_POLL);
-            }
-            Err((_, e)) => return Err(io(path)(std::io::Error::from(e))),
-        }
+fn write_failed(path: &Path, e: FsError) -> StoreError {
+    let source = match e {
+        FsError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    };
+    StoreError::WriteFailed {
+        path: path.to_owned(),
+        source,
     }
 }
 
@@ -246,38 +213,12 @@ fn write_atomic(
     state: &TotpState,
     original: &std::fs::Metadata,
 ) -> Result<(), StoreError> {
-    let fail = |source| StoreError::WriteFailed {
-        path: path.to_owned(),
-        source,
+    let opts = ReplaceOptions {
+        mode: original.mode() & 0o7777,
+        owner: Some((original.uid(), original.gid())),
+        clobber: true,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.mfa-"))
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(state.serialize().as_bytes()).map_err(fail)?;
-    let file = tmp.as_file();
-    // Compare with what the temp file really got, not with the effective
-    // ids: under a switched filesystem identity (fsid) the file is already
-    // created as the user, and a needless chown would fail without CAP_CHOWN.
-    let made = file.metadata().map_err(fail)?;
-    if made.uid() != original.uid() || made.gid() != original.gid() {
-        std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
-            .map_err(fail)?;
-    }
-    file.set_permissions(std::fs::Permissions::from_mode(original.mode() & 0o7777))
-        .map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-    Ok(())
+    fsutil::replace(path, state.serialize().as_bytes(), &opts).map_err(|e| write_failed(path, e))
 }
 
 /// Create a new state file at `path` with `mode` (0400 or 0600), refusing to
@@ -288,42 +229,34 @@ pub fn create(
     mode: u32,
     overwrite: bool,
 ) -> Result<(), StoreError> {
-    let fail = |source| StoreError::WriteFailed {
+    let exists_error = || StoreError::WriteFailed {
         path: path.to_owned(),
-        source,
-    };
-    if !overwrite && exists(path)? {
-        return Err(fail(std::io::Error::new(
+        source: std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             "file exists (use --force to replace it)",
-        )));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+        ),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".google_authenticator.mfa-")
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(state.serialize().as_bytes()).map_err(fail)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    if overwrite {
-        tmp.persist(path).map_err(|e| fail(e.error))?;
-    } else {
-        tmp.persist_noclobber(path).map_err(|e| fail(e.error))?;
+    if !overwrite && exists(path)? {
+        return Err(exists_error());
     }
-    File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-    Ok(())
+    let opts = ReplaceOptions {
+        mode,
+        owner: None,
+        clobber: overwrite,
+    };
+    fsutil::replace(path, state.serialize().as_bytes(), &opts).map_err(|e| match e {
+        // Made between the check above and the final link.
+        FsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            exists_error()
+        }
+        e => write_failed(path, e),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     const FILE: &str = "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n12345678\n";
 
