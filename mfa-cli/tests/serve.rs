@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::conversation::SecretAnswer;
 use mfa_core::phonecheck::factor::{ENTER_PROMPT, SCAN_INFO};
+use mfa_core::phonecheck::PhoneNumber;
 use mfa_core::testing::sim::Fault;
 use mfa_core::testing::truid::{Endpoint, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine};
@@ -156,7 +157,7 @@ fn whole_loop_factor_simulator_phone_mfa_serve_patch_poll() {
         users.users.insert(
             "alice".into(),
             UserEntry {
-                phone: Some("+447700900000".into()),
+                phone: Some(PhoneNumber::parse("+447700900000").unwrap()),
                 ..UserEntry::default()
             },
         );

@@ -22,7 +22,7 @@ use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::phonecheck::callback::{CallbackService, RateLimiter};
 use mfa_core::phonecheck::factor::{ENTER_PROMPT, SCAN_INFO};
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
-use mfa_core::phonecheck::PhoneCheckFactor;
+use mfa_core::phonecheck::{PhoneCheckFactor, PhoneNumber};
 use mfa_core::testing::truid::{TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::{AuthContext, Config, Engine};
@@ -71,7 +71,7 @@ fn main() {
     users.users.insert(
         "alice".into(),
         UserEntry {
-            phone: Some("+447700900000".into()),
+            phone: Some(PhoneNumber::parse("+447700900000").unwrap()),
             ..UserEntry::default()
         },
     );

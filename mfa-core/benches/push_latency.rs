@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa_core::config::{UserEntry, UsersDb};
-use mfa_core::push::{PushFactor, Timing};
+use mfa_core::push::{DuoUsername, PushFactor, Timing};
 use mfa_core::testing::duo::DuoSim;
 use mfa_core::testing::ScriptedConversation;
 use mfa_core::{AuthContext, Config, Engine};
@@ -47,7 +47,7 @@ fn main() {
     users.users.insert(
         "alice".into(),
         UserEntry {
-            duo_username: Some("alice".into()),
+            duo_username: Some(DuoUsername::parse("alice").unwrap()),
             ..UserEntry::default()
         },
     );

@@ -13,6 +13,7 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::config::{ConfigError, UserEntry, UsersDb};
 use crate::factor::FactorKind;
 use crate::phonecheck::PhoneNumber;
+use crate::push::DuoUsername;
 
 /// How long an edit waits for another one to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -57,7 +58,9 @@ pub fn validate_user_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A Duo user name: printable, no spaces or control characters, 1..=128.
+/// A Duo user name as `mfa user` writes it: printable ASCII, no spaces,
+/// 1..=128. Stricter than what the loader accepts ([`DuoUsername`]), so a
+/// name typed by mistake with a space is caught at the command line.
 pub fn validate_duo_username(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!(
@@ -85,15 +88,20 @@ impl NewUser {
         validate_user_name(&self.name).map_err(EditError::Invalid)?;
         let phone = match &self.phone {
             Some(p) => Some(
-                PhoneNumber::parse(p)
-                    .map_err(|e| EditError::Invalid(format!("--phone: {e}")))?
-                    .e164(),
+                PhoneNumber::parse(p).map_err(|e| EditError::Invalid(format!("--phone: {e}")))?,
             ),
             None => None,
         };
-        if let Some(d) = &self.duo_username {
-            validate_duo_username(d).map_err(EditError::Invalid)?;
-        }
+        let duo_username = match &self.duo_username {
+            Some(d) => {
+                validate_duo_username(d).map_err(EditError::Invalid)?;
+                Some(
+                    DuoUsername::parse(d)
+                        .map_err(|e| EditError::Invalid(format!("--duo-username: {e}")))?,
+                )
+            }
+            None => None,
+        };
         if let Some(f) = &self.factors {
             if f.is_empty() {
                 return Err(EditError::Invalid(
@@ -121,7 +129,7 @@ impl NewUser {
         }
         Ok(UserEntry {
             phone,
-            duo_username: self.duo_username.clone(),
+            duo_username,
             factors: self.factors.clone(),
         })
     }
@@ -255,7 +263,10 @@ mod tests {
             phone: Some("447700900000".into()),
             ..NewUser::default()
         };
-        assert_eq!(u.entry().unwrap().phone.as_deref(), Some("+447700900000"));
+        assert_eq!(
+            u.entry().unwrap().phone.map(|p| p.e164()).as_deref(),
+            Some("+447700900000")
+        );
         let bad_phone = NewUser {
             phone: Some("+44 7700".into()),
             ..u.clone()
@@ -328,7 +339,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            load(&path).unwrap().get("user3").unwrap().phone.as_deref(),
+            load(&path)
+                .unwrap()
+                .get("user3")
+                .unwrap()
+                .phone
+                .as_ref()
+                .map(PhoneNumber::e164)
+                .as_deref(),
             Some("+447700900999")
         );
         remove(&path, "user3").unwrap();

@@ -21,7 +21,7 @@ use mfa_core::phonecheck::factor::{
     MSG_REFUSED, MSG_TIMEOUT, SCAN_INFO,
 };
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
-use mfa_core::phonecheck::PhoneCheckFactor;
+use mfa_core::phonecheck::{PhoneCheckFactor, PhoneNumber};
 use mfa_core::testing::sim::Fault;
 use mfa_core::testing::truid::{Endpoint, Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::testing::{ScriptedConversation, Step};
@@ -49,21 +49,14 @@ fn users() -> UsersDb {
     db.users.insert(
         "alice".into(),
         UserEntry {
-            phone: Some(PHONE.into()),
+            phone: Some(PhoneNumber::parse(PHONE).unwrap()),
             ..UserEntry::default()
         },
     );
     db.users.insert(
         "bob".into(),
         UserEntry {
-            phone: Some("447700900111".into()),
-            ..UserEntry::default()
-        },
-    );
-    db.users.insert(
-        "carol".into(),
-        UserEntry {
-            phone: Some("07700 900222".into()),
+            phone: Some(PhoneNumber::parse("447700900111").unwrap()),
             ..UserEntry::default()
         },
     );
@@ -667,13 +660,32 @@ async fn unenrolled_users_see_the_same_prompts_and_nothing_is_sent() {
     assert_eq!(audit.0.lock().unwrap().len(), 7);
 }
 
+/// A hand-edited number `mfa user` would have refused is found when the
+/// users file is loaded, located by file, line and key (never repeating
+/// the number), and no engine is built from it: nobody is contacted.
 #[tokio::test]
 async fn malformed_number_in_the_users_file_is_refused() {
     let sim = TruIdSim::start().await.unwrap();
-    let e = engine(&sim, "", &Capture::default());
-    let steps = vec![Step::ErrorContaining("contact your administrator".into())];
-    let (d, _) = login(&e, &sim, "carol", PhoneDoes::Nothing, steps).await;
-    assert!(deny_reason(&d).contains("phone of this user"), "{d:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.toml");
+    std::fs::write(
+        &path,
+        format!("[users.alice]\nphone = \"{PHONE}\"\n\n[users.carol]\nphone = \"07700 900222\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let e = UsersDb::load(&path, false).unwrap_err();
+    assert_eq!(
+        (e.file.as_path(), e.line, e.key.as_deref()),
+        (path.as_path(), Some(5), Some("users.carol.phone")),
+        "{e}"
+    );
+    assert!(e.message.contains("digits"), "{e}");
+    assert!(!e.to_string().contains("900222"), "{e}");
+
+    let users_file = format!("users_file = \"{}\"", path.display());
+    let built = Engine::new(config(&sim, &users_file, SIM_CLIENT_SECRET));
+    assert_eq!(built.unwrap_err(), e);
     assert!(sim.requests().is_empty());
 }
 

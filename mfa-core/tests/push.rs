@@ -402,6 +402,16 @@ async fn unenrolled_and_unknown_users_see_the_menu_and_duo_hears_nothing() {
 }
 
 #[tokio::test]
+async fn a_login_name_that_cannot_be_a_duo_user_name_is_denied_and_duo_hears_nothing() {
+    let sim = DuoSim::start().await.unwrap();
+    let audit = Capture::default();
+    let e = engine(&sim, "safe", "autopush = true\n", &audit);
+    let (d, _) = run(&e, &ctx(CONTROL_USER), vec![]).await;
+    assert!(is_deny(&d, "login name as Duo user"), "{d:?}");
+    assert!(sim.state().requests.is_empty());
+}
+
+#[tokio::test]
 async fn odd_characters_in_user_names_are_signed_and_sent_intact() {
     let sim = DuoSim::start().await.unwrap();
     let audit = Capture::default();

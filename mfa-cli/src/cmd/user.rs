@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use mfa_core::config::{UserEntry, UsersDb};
+use mfa_core::phonecheck::PhoneNumber;
+use mfa_core::push::DuoUsername;
 use mfa_core::userdb::{self, EditError, NewUser};
 use mfa_core::{Config, FactorKind};
 use serde_json::json;
@@ -89,8 +91,10 @@ fn entry_text(name: &str, e: &UserEntry) -> String {
         .unwrap_or_else(|| "(policy default)".into());
     format!(
         "{name}\n  phone:        {}\n  duo_username: {}\n  factors:      {factors}",
-        e.phone.as_deref().unwrap_or("-"),
-        e.duo_username.as_deref().unwrap_or("-"),
+        e.phone
+            .as_ref()
+            .map_or_else(|| "-".into(), PhoneNumber::e164),
+        e.duo_username.as_ref().map_or("-", DuoUsername::as_str),
     )
 }
 
@@ -136,8 +140,10 @@ pub fn run(a: UserArgs, out: &Output) -> Result<Status, CliError> {
                     .map(|(n, e)| {
                         format!(
                             "{n:<24} {:<16} {}",
-                            e.phone.as_deref().unwrap_or("-"),
-                            e.duo_username.as_deref().unwrap_or("-")
+                            e.phone
+                                .as_ref()
+                                .map_or_else(|| "-".into(), PhoneNumber::e164),
+                            e.duo_username.as_ref().map_or("-", DuoUsername::as_str)
                         )
                     })
                     .collect::<Vec<_>>()

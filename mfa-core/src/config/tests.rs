@@ -1,4 +1,5 @@
 use super::*;
+use crate::phonecheck::PhoneNumber;
 use std::os::unix::fs::PermissionsExt;
 
 fn parse(src: &str) -> Result<Config, ConfigError> {
@@ -214,7 +215,7 @@ fn users_file_round_trip_and_errors() {
     db.users.insert(
         "alice".into(),
         UserEntry {
-            phone: Some("+447700900000".into()),
+            phone: Some(PhoneNumber::parse("+447700900000").unwrap()),
             duo_username: None,
             factors: Some(vec![FactorKind::Phonecheck]),
         },
@@ -232,4 +233,48 @@ fn users_file_round_trip_and_errors() {
     );
     let e = UsersDb::parse(&p, "[users.bob]\nphone = 5\n").unwrap_err();
     assert_eq!(e.line, Some(2), "{e}");
+}
+
+#[test]
+fn users_file_values_are_typed_at_load_and_errors_are_located() {
+    let p = Path::new("/etc/mfa/users.toml");
+    let db = UsersDb::parse(
+        p,
+        "[users.alice]\nphone = \"447700900000\"\nduo_username = \"alice.smith\"\n",
+    )
+    .unwrap();
+    let alice = db.get("alice").unwrap();
+    assert_eq!(alice.phone.as_ref().unwrap().digits(), "447700900000");
+    assert_eq!(alice.duo_username.as_ref().unwrap().as_str(), "alice.smith");
+    // Saved in the canonical form.
+    let text = toml::to_string(&db).unwrap();
+    assert!(text.contains("phone = \"+447700900000\""), "{text}");
+
+    for (src, key, line, needle) in [
+        (
+            "[users.bob]\nfactors = [\"totp\"]\nphone = \"+44 7700 900000\"\n",
+            "users.bob.phone",
+            3,
+            "only an optional leading '+'",
+        ),
+        (
+            "[users.bob]\nduo_username = \"bob\\u001b[2J\"\n",
+            "users.bob.duo_username",
+            2,
+            "control characters",
+        ),
+        (
+            "[users.bob]\nduo_username = \"\"\n",
+            "users.bob.duo_username",
+            2,
+            "1 to 128",
+        ),
+    ] {
+        let e = UsersDb::parse(p, src).unwrap_err();
+        assert_eq!(e.file, p, "{e}");
+        assert_eq!(e.line, Some(line), "{e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.message.contains(needle), "{e}");
+        assert!(!e.to_string().contains("7700 900000"), "{e}");
+    }
 }

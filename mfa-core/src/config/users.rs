@@ -17,14 +17,19 @@ use serde::{Deserialize, Serialize};
 use super::error::from_toml;
 use super::{read_config_file, ConfigError};
 use crate::factor::FactorKind;
+use crate::phonecheck::PhoneNumber;
+use crate::push::DuoUsername;
 
+/// One user's enrolment. Numbers and Duo user names are checked when the
+/// file is loaded: a malformed one is a configuration error naming the
+/// file, line and key, never a surprise in the middle of a login.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
+    pub phone: Option<PhoneNumber>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duo_username: Option<String>,
+    pub duo_username: Option<DuoUsername>,
     /// Overrides the policy's factor list for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factors: Option<Vec<FactorKind>>,

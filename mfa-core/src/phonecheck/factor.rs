@@ -247,13 +247,11 @@ impl Factor for PhoneCheckFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, FactorError> {
-        let Some(text) = self.users.get(&ctx.user).and_then(|u| u.phone.as_deref()) else {
+        // Checked when the users file was loaded (a malformed number is a
+        // configuration error there, never guessed at here).
+        let Some(phone) = self.users.get(&ctx.user).and_then(|u| u.phone.as_ref()) else {
             return Ok(Outcome::NotEnrolled);
         };
-        // `mfa user` refuses bad numbers; a hand-edited file may still hold
-        // one. That is the administrator's problem: refuse, do not guess.
-        let phone = PhoneNumber::parse(text)
-            .map_err(|e| FactorError::State(format!("users file: phone of this user: {e}")))?;
         if !ctx.interactive {
             // No terminal (scp, sftp, `ssh host cmd` under mfa-login): a QR
             // code would corrupt the stream and nobody could scan it. A deny,
@@ -266,7 +264,7 @@ impl Factor for PhoneCheckFactor {
         }
         let started = Instant::now();
         let login_deadline = started + self.login_timeout.saturating_sub(Duration::from_secs(2));
-        let check = match self.create(&phone, login_deadline, conv).await? {
+        let check = match self.create(phone, login_deadline, conv).await? {
             Ok(c) => c,
             Err(outcome) => return Ok(outcome),
         };

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::menu::{Choice, Menu};
+use super::username::{DuoUsername, DuoUsernameError};
 use crate::config::{Config, ConfigError, PushConfig, UsersDb};
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError};
@@ -157,19 +158,21 @@ impl PushFactor {
         self
     }
 
-    /// The Duo user name: `duo_username` from the users file, else the
-    /// login name. `None` (not enrolled) unless the users file has an entry
-    /// for exactly this name with `duo_username` or `push` in `factors`.
-    pub fn duo_username(&self, user: &str) -> Option<String> {
+    /// The Duo user name: `duo_username` from the users file (checked when
+    /// it was loaded), else the login name. `None` (not enrolled) unless the
+    /// users file has an entry for exactly this name with `duo_username` or
+    /// `push` in `factors`. `Some(Err)` when the login name itself cannot be
+    /// a Duo user name (e.g. it holds control characters).
+    pub fn duo_username(&self, user: &str) -> Option<Result<DuoUsername, DuoUsernameError>> {
         let e = self.users.get(user)?;
+        if let Some(name) = &e.duo_username {
+            return Some(Ok(name.clone()));
+        }
         let listed = e
             .factors
             .as_ref()
             .is_some_and(|f| f.contains(&FactorKind::Push));
-        if e.duo_username.is_none() && !listed {
-            return None;
-        }
-        Some(e.duo_username.clone().unwrap_or_else(|| user.to_owned()))
+        listed.then(|| DuoUsername::parse(user))
     }
 
     /// `pushinfo`: what the phone shows about the login, form-encoded.
@@ -306,9 +309,13 @@ impl Factor for PushFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, FactorError> {
-        let Some(duo_user) = self.duo_username(&ctx.user) else {
-            return Ok(Outcome::NotEnrolled);
+        let duo_name = match self.duo_username(&ctx.user) {
+            None => return Ok(Outcome::NotEnrolled),
+            Some(Ok(name)) => name,
+            // Nothing is sent: fail closed, as for any refusal.
+            Some(Err(e)) => return Ok(Outcome::Deny(format!("login name as Duo user: {e}"))),
         };
+        let duo_user = duo_name.as_str();
         let deadline = Instant::now() + self.timing.deadline;
 
         // Stage 1, before the authentication starts: failmode may apply.
@@ -329,7 +336,7 @@ impl Factor for PushFactor {
             .preauth(
                 &stamp,
                 &PreauthRequest {
-                    username: &duo_user,
+                    username: duo_user,
                     ipaddr: ipaddr.as_deref(),
                     hostname: &ctx.hostname,
                 },
@@ -352,7 +359,7 @@ impl Factor for PushFactor {
             PreauthResult::Allow => {
                 tracing::warn!(
                     user = %for_log(&ctx.user),
-                    duo_user = %for_log(&duo_user),
+                    duo_user = %for_log(duo_user),
                     status = %for_log(&status_msg),
                     "Duo preauth allowed the login without a second factor (Duo-side bypass)"
                 );
@@ -389,7 +396,7 @@ impl Factor for PushFactor {
         };
         if !ctx.interactive {
             return match self
-                .attempt(ctx, conv, &stamp, &duo_user, &AuthFactor::Auto, deadline)
+                .attempt(ctx, conv, &stamp, duo_user, &AuthFactor::Auto, deadline)
                 .await
             {
                 Ok(Attempt::Allow) => Ok(Outcome::Allow),
@@ -406,7 +413,7 @@ impl Factor for PushFactor {
                 autopush = false; // after a failure, fall back to the menu
                 AuthFactor::Auto
             } else {
-                conv.info(&menu.render(&duo_user)).await?;
+                conv.info(&menu.render(duo_user)).await?;
                 let answer = zeroize::Zeroizing::new(conv.prompt_visible(&menu.prompt()).await?);
                 match menu.choose(&answer) {
                     Choice::Factor(f) => f,
@@ -418,7 +425,7 @@ impl Factor for PushFactor {
                 }
             };
             match self
-                .attempt(ctx, conv, &stamp, &duo_user, &factor, deadline)
+                .attempt(ctx, conv, &stamp, duo_user, &factor, deadline)
                 .await
             {
                 Ok(Attempt::Allow) => return Ok(Outcome::Allow),

@@ -6,11 +6,14 @@
 //! - [`config`]: the `[push]` section.
 //! - [`duo`]: the Auth API v2 client (signing, dates, payloads, errors).
 //! - `factor`, `menu`: the [`Factor`](crate::Factor) and its device menu.
+//! - [`username`]: Duo user names, checked when the users file is loaded.
 
 pub mod config;
 pub mod duo;
 mod factor;
 mod menu;
+pub mod username;
 
 pub use factor::{PushFactor, Timing, CALLING, ENTER_CALL, ENTER_PUSH, INVALID, PUSHED};
 pub use menu::{Choice, Menu};
+pub use username::{DuoUsername, DuoUsernameError};

@@ -11,7 +11,8 @@ use std::time::Duration;
 use mfa_core::audit::{AuditRecord, AuditSink};
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::context::FixedClock;
-use mfa_core::push::{PushFactor, Timing};
+use mfa_core::phonecheck::PhoneNumber;
+use mfa_core::push::{DuoUsername, PushFactor, Timing};
 use mfa_core::testing::duo::DuoSim;
 use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::{AuthContext, Config, Decision, Engine, FactorKind};
@@ -23,6 +24,9 @@ pub const MENU: &str = "Duo two-factor login for alice.duo\n\n 1. Duo Push to XX
                         2. Phone call to XXX-XXX-0100\n 3. SMS passcodes to XXX-XXX-0100\n";
 pub const PROMPT: &str = "Passcode or option (1-3): ";
 pub const ODD_USER: &str = "o'dd usér+&=~%";
+/// Listed for push without a `duo_username`, under a login name that cannot
+/// be a Duo user name (it would draw on the terminal in the menu).
+pub const CONTROL_USER: &str = "ctl\u{1b}[2Juser";
 
 #[derive(Default, Clone)]
 pub struct Capture(pub Arc<Mutex<Vec<AuditRecord>>>);
@@ -37,7 +41,7 @@ pub fn users() -> UsersDb {
     u.users.insert(
         "alice".into(),
         UserEntry {
-            duo_username: Some("alice.duo".into()),
+            duo_username: Some(DuoUsername::parse("alice.duo").unwrap()),
             ..UserEntry::default()
         },
     );
@@ -51,14 +55,21 @@ pub fn users() -> UsersDb {
     u.users.insert(
         "carol".into(),
         UserEntry {
-            phone: Some("+447700900000".into()),
+            phone: Some(PhoneNumber::parse("+447700900000").unwrap()),
+            ..UserEntry::default()
+        },
+    );
+    u.users.insert(
+        CONTROL_USER.into(),
+        UserEntry {
+            factors: Some(vec![FactorKind::Push]),
             ..UserEntry::default()
         },
     );
     u.users.insert(
         ODD_USER.into(),
         UserEntry {
-            duo_username: Some("ödd user+tag&x=y".into()),
+            duo_username: Some(DuoUsername::parse("ödd user+tag&x=y").unwrap()),
             ..UserEntry::default()
         },
     );

@@ -12,6 +12,7 @@ use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::conversation::SecretAnswer;
 use mfa_core::phonecheck::callback::{CallbackService, CALLBACK_PATH};
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
+use mfa_core::phonecheck::PhoneNumber;
 use mfa_core::testing::truid::{Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine};
 use tokio::net::TcpListener;
@@ -128,7 +129,9 @@ pub fn leg(auto: bool, qr: &QrFormat) -> Result<Leg, CliError> {
         users.users.insert(
             DEMO_USER.into(),
             UserEntry {
-                phone: Some(DEMO_PHONE.into()),
+                phone: Some(
+                    PhoneNumber::parse(DEMO_PHONE).map_err(|e| CliError::Failed(e.to_string()))?,
+                ),
                 ..UserEntry::default()
             },
         );

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mfa_core::accounts::{effective_uid, name_of_uid};
 use mfa_core::config::{UserEntry, UsersDb};
-use mfa_core::push::{PushFactor, Timing};
+use mfa_core::push::{DuoUsername, PushFactor, Timing};
 use mfa_core::testing::duo::{Answer, DuoSim};
 use mfa_core::{AuthContext, Config, Conversation, Engine};
 
@@ -52,7 +52,9 @@ pub fn leg(dir: &Path, auto: bool) -> Result<Leg, CliError> {
     users.users.insert(
         user.clone(),
         UserEntry {
-            duo_username: Some("demo.user".into()),
+            duo_username: Some(
+                DuoUsername::parse("demo.user").map_err(|e| CliError::Failed(e.to_string()))?,
+            ),
             ..UserEntry::default()
         },
     );
