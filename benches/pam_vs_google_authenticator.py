@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """TOTP authentication cost through real libpam: pam_mfa.so against
-pam_google_authenticator.so, same state file, one run.
+pam_google_authenticator.so, same state file, same run, interleaved.
 
 For each module, with pam_wrapper supplying the service file and a small C
 PAM application (benches/pam_auth_client.c) answering the prompt:
@@ -8,36 +8,96 @@ PAM application (benches/pam_auth_client.c) answering the prompt:
     for pam_mfa.so, which is -z nodelete, and re-loaded per handle for
     pam_google_authenticator.so, as libpam does);
   - cold: C processes doing one login each, as sshd does (every connection
-    is a new process that loads the module);
-  - peak RSS (VmHWM) of the warm process, and its RSS before the first login.
-The state file is TOTP with a window of 3, no rate limit and reuse allowed,
-so every login succeeds and neither module has to rewrite it.
+    is a new process that loads the module); the time is the process's own
+    pam_start..pam_end, so it includes loading the module;
+  - peak RSS (VmHWM) of the warm process, and its RSS before the first login;
+  - held open: K processes each do one login and keep the pam handle open
+    (as sshd's child does for the whole session); with all K alive, Pss and
+    Private_Dirty of each are read from /proc/PID/smaps_rollup (medians).
+Two state files, each measured separately:
+  - lean: TOTP, window 3, no rate limit, reuse allowed: neither module
+    rewrites it;
+  - rewriting: the same plus `" DISALLOW_REUSE` and `" RATE_LIMIT 3 30`:
+    both modules rewrite the file on every login (reuse list and attempt
+    time stamps). The client restores the file before each login, outside
+    the timed part, so every login of every module starts from the same file
+    and succeeds with the same code.
+Rounds are interleaved (google-authenticator, then each pam_mfa.so, again);
+the first round warms caches and is discarded, later rounds are pooled.
+
+If the machine has no /dev/log, glibc's syslog() (pam_google_authenticator,
+libpam) falls back to writing /dev/console, which distorts the timings; a
+real server always has a syslog daemon. The script then binds a throw-away
+datagram sink at /dev/log for the run and removes it afterwards.
 
 usage (root; needs cc, libpam0g-dev, libpam-wrapper, oathtool,
 libpam-google-authenticator, and `cargo build --release -p mfa-pam`):
-    benches/pam_vs_google_authenticator.py [N=500] [C=50]
+    benches/pam_vs_google_authenticator.py [N=500] [C=50] [options]
+options:
+    --held K           processes held open per module (default 20, 0: skip)
+    --rounds R         interleaved rounds, the first discarded (default 2)
+    --state S          lean, rewriting or both (default both)
+    --module LABEL=SO  a pam_mfa.so to measure (repeatable; default
+                       target/release/libpam_mfa.so). Several modules (e.g. an
+                       old and a new build) are interleaved in one run.
+    --dir DIR          where the throw-away account's home (and so the state
+                       file) is created (default: the system's temp dir). The
+                       rewriting figures are mostly fsync(): a disk and a
+                       tmpfs give very different ones (the file system is
+                       printed)
+    --netcfg           also measure each pam_mfa.so with a config that names
+                       network factors ([push], policy push+totp) and a rule
+                       giving the benchmark user TOTP only
+e.g. `benches/pam_vs_google_authenticator.py 500 100` (the figures in
+docs/pam.md), or to compare builds:
+    benches/pam_vs_google_authenticator.py 500 100 --rounds 3 \\
+        --module before=/tmp/old/target/release/libpam_mfa.so \\
+        --module after=target/release/libpam_mfa.so
+Run it on an idle machine (the load average is printed): other processes
+competing for the CPU show up as noise in the cold figures first.
 """
-import os, secrets, shutil, statistics, subprocess, sys, tempfile
+import argparse, os, secrets, shutil, socket, statistics, subprocess, sys, tempfile, threading
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-C = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MFA = os.path.join(ROOT, "target", "release", "libpam_mfa.so")
 GA = "/usr/lib/x86_64-linux-gnu/security/pam_google_authenticator.so"
 WRAPPER = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+LEAN = f'{SECRET}\n" WINDOW_SIZE 3\n" TOTP_AUTH\n'
+REWRITING = f'{SECRET}\n" RATE_LIMIT 3 30\n" WINDOW_SIZE 3\n" DISALLOW_REUSE\n" TOTP_AUTH\n'
 
-for path, what in [(MFA, "cargo build --release -p mfa-pam"), (GA, "apt install libpam-google-authenticator"),
-                   (WRAPPER, "apt install libpam-wrapper")]:
+ap = argparse.ArgumentParser(description="pam_mfa.so against pam_google_authenticator.so")
+ap.add_argument("N", nargs="?", type=int, default=500, help="warm logins in one process")
+ap.add_argument("C", nargs="?", type=int, default=50, help="cold processes, one login each")
+ap.add_argument("--held", type=int, default=20)
+ap.add_argument("--rounds", type=int, default=2)
+ap.add_argument("--state", choices=["lean", "rewriting", "both"], default="both")
+ap.add_argument("--module", action="append", default=[])
+ap.add_argument("--netcfg", action="store_true")
+ap.add_argument("--dir", default=None)
+args = ap.parse_args()
+if args.rounds < 2:
+    sys.exit("--rounds must be at least 2 (the first one is discarded)")
+
+modules = {}  # label -> path of a pam_mfa.so
+for m in args.module or [f"pam_mfa.so={os.path.join(ROOT, 'target', 'release', 'libpam_mfa.so')}"]:
+    label, _, path = m.partition("=")
+    if not path or label == "ga" or label in modules:
+        sys.exit(f"--module wants a new LABEL=PATH, got {m!r}")
+    modules[label] = os.path.abspath(path)
+for path, what in [(p, "cargo build --release -p mfa-pam") for p in modules.values()] + [
+        (GA, "apt install libpam-google-authenticator"), (WRAPPER, "apt install libpam-wrapper")]:
     if not os.path.exists(path):
         sys.exit(f"missing {path}: {what}")
 if os.geteuid() != 0:
     sys.exit("run as root (a throw-away account is created)")
+if os.path.exists("/etc/mfa/mfa.toml"):
+    print("note: /etc/mfa/mfa.toml exists; pam_mfa.so reads it (the default config is not measured)")
 
-tmp = tempfile.mkdtemp(prefix="pam-bench-")
+tmp = tempfile.mkdtemp(prefix="pam-bench-", dir=args.dir)
 os.chmod(tmp, 0o755)  # both modules open the file as the user (setfsuid)
 user = "pambench" + secrets.token_hex(3)
 home = os.path.join(tmp, "home")
+state_file = os.path.join(home, ".google_authenticator")
 
 
 def run(*argv, **kw):
@@ -48,52 +108,157 @@ def code():
     return run("oathtool", "--totp", "-b", SECRET).stdout.strip()
 
 
-def client(service, n):
-    env = {"PATH": "/usr/bin:/bin", "LD_PRELOAD": WRAPPER, "PAM_WRAPPER": "1",
-           "PAM_WRAPPER_SERVICE_DIR": os.path.join(tmp, "svc")}
-    p = subprocess.run([os.path.join(tmp, "client"), service, user, str(n)], input=code() + "\n",
-                       capture_output=True, text=True, env=env)
-    fields = dict(kv.split("=", 1) for kv in p.stdout.split())
-    if p.returncode != 0 or fields.get("failed") != "0":
-        sys.exit(f"{service}: logins failed: {p.stdout[-300:]}{p.stderr[-600:]}")
+ENV = {"PATH": "/usr/bin:/bin", "LD_PRELOAD": WRAPPER, "PAM_WRAPPER": "1",
+       "PAM_WRAPPER_SERVICE_DIR": os.path.join(tmp, "svc")}
+
+
+def argv(service, n, restore, keep=False):
+    a = [os.path.join(tmp, "client")]
+    if restore:
+        a += ["-s", state_file, "-t", os.path.join(tmp, "template")]
+    return a + (["-k"] if keep else []) + [service, user, str(n)]
+
+
+def figures(service, out, err, rc):
+    fields = dict(kv.split("=", 1) for kv in out.split())
+    if rc not in (0, None) or fields.get("failed") != "0":
+        sys.exit(f"{service}: logins failed: {out[-300:]}{err[-600:]}")
     return [int(x) / 1000.0 for x in fields["us"].split(",")], int(fields["base_rss_kb"]), int(fields["peak_rss_kb"])
+
+
+def client(service, n, restore):
+    p = subprocess.run(argv(service, n, restore), input=code() + "\n", capture_output=True, text=True, env=ENV)
+    return figures(service, p.stdout, p.stderr, p.returncode)
+
+
+def smaps_rollup(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return {k.rstrip(":"): int(v) for k, v, *_ in (line.split() for line in f) if v.isdigit()}
+
+
+def held(service, k, restore):
+    """K processes, one login each, handles kept open; their Pss and
+    Private_Dirty (kB) read while all K are alive."""
+    procs = []
+    try:
+        for _ in range(k):  # one after another: they share the state file
+            p = subprocess.Popen(argv(service, 1, restore, keep=True), stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+            procs.append(p)
+            p.stdin.write(code() + "\n")
+            p.stdin.flush()
+            line = p.stdout.readline()
+            if not line:
+                figures(service, line, p.stderr.read(), p.wait())
+            figures(service, line, "", None)
+        maps = [smaps_rollup(p.pid) for p in procs]
+    finally:
+        for p in procs:
+            p.stdin.close()
+            p.wait()
+    return [m["Pss"] for m in maps], [m["Private_Dirty"] for m in maps]
+
+
+class SyslogSink:
+    """A datagram reader at /dev/log for machines without a syslog daemon."""
+
+    def __init__(self):
+        self.count = 0
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("/dev/log")
+        os.chmod("/dev/log", 0o666)  # modules may send with the user's fsuid
+        threading.Thread(target=self.drain, daemon=True).start()
+
+    def drain(self):
+        while True:
+            try:
+                self.sock.recv(65536)
+            except OSError:
+                return
+            self.count += 1
+
+    def close(self):
+        os.unlink("/dev/log")
+        self.sock.close()
 
 
 def p95(xs):
     return sorted(xs)[max(0, int(round(0.95 * len(xs))) - 1)]
 
 
+def loadavg():
+    return open("/proc/loadavg").read().split()[0]
+
+
+sink = None
 try:
+    if not os.path.exists("/dev/log"):
+        sink = SyslogSink()
     run("cc", "-O2", "-o", os.path.join(tmp, "client"), os.path.join(ROOT, "benches", "pam_auth_client.c"), "-lpam")
     run("useradd", "-m", "-d", home, "-s", "/bin/sh", user)
-    ga_file = os.path.join(home, ".google_authenticator")
-    with open(ga_file, "w") as f:
-        f.write(f'{SECRET}\n" WINDOW_SIZE 3\n" TOTP_AUTH\n')
-    shutil.chown(ga_file, user, user)
-    os.chmod(ga_file, 0o600)
     os.mkdir(os.path.join(tmp, "svc"))
-    for name, module in [("mfa", MFA), ("ga", GA)]:
+    services = {"ga": ("pam_google_authenticator.so", GA)}
+    for label, path in modules.items():
+        services[label] = (label, path)
+        if args.netcfg:
+            cfg = os.path.join(tmp, f"netcfg-{len(services)}.toml")
+            with open(os.path.join(tmp, "users.toml"), "w") as f:
+                f.write("# no per-user enrolment\n")
+            with open(cfg, "w") as f:  # root-owned 0600: it holds a provider secret
+                f.write(f'[general]\nusers_file = "{tmp}/users.toml"\n'
+                        '[policy]\nfactors = ["push", "totp"]\n'
+                        f'[[policy.rules]]\nusers = ["{user}"]\nfactors = ["totp"]\n'
+                        '[push]\nikey = "DIXXXXXXXXXXXXXXXXXX"\n'
+                        f'skey = "{secrets.token_hex(20)}"\nhost = "api-bench.duosecurity.com"\n')
+            os.chmod(cfg, 0o600)
+            services[label + "+netcfg"] = (label + " (config with [push])", f"{path} config={cfg}")
+    for name, (_, line) in services.items():
         with open(os.path.join(tmp, "svc", name), "w") as f:
-            f.write(f"auth required {module}\naccount required pam_permit.so\n")
+            f.write(f"auth required {line}\naccount required pam_permit.so\n")
 
-    results = {}
-    for name in ["ga", "mfa", "ga", "mfa"]:  # interleaved; the second round counts
-        warm, base, peak = client(name, N)
-        cold = [client(name, 1)[0][0] for _ in range(C)]
-        results[name] = (warm[1:], cold, base, peak)
+    print(f"TOTP logins through libpam (pam_wrapper): warm N={args.N} in one process, cold C={args.C} "
+          f"processes, {args.held} held open; {args.rounds - 1} counted round(s); "
+          f"syslog: {'temporary sink at /dev/log' if sink else '/dev/log present'}; "
+          f"state file on {run('stat', '-f', '-c', '%T', tmp).stdout.strip()} ({tmp}); load average {loadavg()}")
+    variants = ["lean", "rewriting"] if args.state == "both" else [args.state]
+    for variant in variants:
+        restore = variant == "rewriting"
+        with open(os.path.join(tmp, "template"), "w") as f:
+            f.write(REWRITING if restore else LEAN)
+        with open(state_file, "w") as f:
+            f.write(REWRITING if restore else LEAN)
+        shutil.chown(state_file, user, user)
+        os.chmod(state_file, 0o600)
 
-    print(f"TOTP logins through libpam (pam_wrapper), warm N={N} in one process, cold C={C} processes")
-    print(f"{'module':28} {'warm median':>12} {'warm p95':>10} {'cold median':>12} {'cold p95':>10} {'base RSS':>10} {'peak RSS':>10}")
-    label = {"ga": "pam_google_authenticator.so", "mfa": "pam_mfa.so"}
-    for name in ["ga", "mfa"]:
-        warm, cold, base, peak = results[name]
-        print(f"{label[name]:28} {statistics.median(warm):10.3f}ms {p95(warm):8.3f}ms "
-              f"{statistics.median(cold):10.3f}ms {p95(cold):8.3f}ms {base:8d}kB {peak:8d}kB")
-    wr = statistics.median(results["mfa"][0]) / statistics.median(results["ga"][0])
-    cr = statistics.median(results["mfa"][1]) / statistics.median(results["ga"][1])
-    print(f"ratio pam_mfa/pam_google_authenticator: warm {wr:.2f}x, cold {cr:.2f}x; "
-          f"peak RSS {results['mfa'][3]} kB vs {results['ga'][3]} kB "
-          f"(+{results['mfa'][3] - results['mfa'][2]} kB vs +{results['ga'][3] - results['ga'][2]} kB over the bare client)")
+        results = {name: ([], [], [], [], [], []) for name in services}
+        for r in range(args.rounds):
+            for name in services:
+                warm, base, peak = client(name, args.N, restore)
+                cold = [client(name, 1, restore)[0][0] for _ in range(args.C)]
+                pss, dirty = held(name, args.held, restore) if args.held else ([0], [0])
+                if r > 0:
+                    for acc, v in zip(results[name], (warm[1:], cold, [base], [peak], pss, dirty)):
+                        acc.extend(v)
+
+        med = {name: [statistics.median(x) for x in res] for name, res in results.items()}
+        print(f"\n{variant} state file ({'rewritten on every login, restored before each' if restore else 'never rewritten'})")
+        print(f"{'module':36} {'warm med':>9} {'warm p95':>9} {'cold med':>9} {'cold p95':>9} "
+              f"{'base RSS':>9} {'peak RSS':>9} {'Pss':>8} {'Pr_Dirty':>8}")
+        for name, (label, _) in services.items():
+            warm, cold = results[name][0], results[name][1]
+            m = med[name]
+            print(f"{label:36} {m[0]:7.3f}ms {p95(warm):7.3f}ms {m[1]:7.3f}ms {p95(cold):7.3f}ms "
+                  f"{m[2]:7.0f}kB {m[3]:7.0f}kB {m[4]:6.0f}kB {m[5]:6.0f}kB")
+        ga = med["ga"]
+        for name, (label, _) in services.items():
+            if name != "ga":
+                m = med[name]
+                ratios = [f"{what} {m[i] / ga[i]:.2f}x" for what, i in
+                          [("warm", 0), ("cold", 1), ("peak RSS", 3), ("Pss", 4), ("Private_Dirty", 5)] if ga[i]]
+                print(f"  {label}/google-authenticator: " + ", ".join(ratios))
+    print(f"\nload average at the end {loadavg()}" + (f"; {sink.count} syslog datagrams" if sink else ""))
 finally:
     subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
     shutil.rmtree(tmp, ignore_errors=True)
+    if sink:
+        sink.close()
