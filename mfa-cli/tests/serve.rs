@@ -13,14 +13,13 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use mfa_core::config::{UserEntry, UsersDb};
-use mfa_core::conversation::SecretAnswer;
-use mfa_core::phonecheck::factor::{ENTER_PROMPT, SCAN_INFO};
+use mfa_core::phonecheck::factor::SCAN_INFO;
 use mfa_core::phonecheck::PhoneNumber;
-use mfa_core::testing::sim::Fault;
-use mfa_core::testing::truid::{Endpoint, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
-use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine};
+use mfa_core::{AuthContext, Config, Engine};
+use mfa_sim::truid::{Endpoint, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
+use mfa_sim::Fault;
+use mfa_testkit::person::OpensLink;
 
 /// `mfa serve` on a free loopback port; killed on drop.
 struct Served {
@@ -113,34 +112,6 @@ fn get(addr: SocketAddr, target: &str) -> (u16, String, String) {
 
 const ID: &str = "c69bc0e6-a429-11ea-bb37-0242ac130002";
 
-/// The person at the terminal with the phone: at the prompt, the phone
-/// opens the link and follows the operator's redirect to `mfa serve`.
-struct PhoneUser<'a> {
-    sim: &'a TruIdSim,
-    infos: Vec<String>,
-    page: Option<(u16, String)>,
-}
-
-#[async_trait]
-impl Conversation for PhoneUser<'_> {
-    async fn prompt_secret(&mut self, p: &str) -> Result<SecretAnswer, ConversationError> {
-        panic!("unexpected secret prompt {p}")
-    }
-    async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
-        assert_eq!(prompt, ENTER_PROMPT);
-        let (_, url) = self.sim.last_check().unwrap();
-        self.page = Some(self.sim.phone_opens(&url).await.unwrap());
-        Ok(String::new())
-    }
-    async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
-        self.infos.push(text.to_owned());
-        Ok(())
-    }
-    async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
-        panic!("unexpected error message {text}")
-    }
-}
-
 #[test]
 fn whole_loop_factor_simulator_phone_mfa_serve_patch_poll() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -162,11 +133,10 @@ fn whole_loop_factor_simulator_phone_mfa_serve_patch_poll() {
             },
         );
         let engine = Engine::with_users(config, users).unwrap();
-        let mut conv = PhoneUser {
-            sim: &sim,
-            infos: vec![],
-            page: None,
-        };
+        // The person at the terminal with the phone: at the prompt, the
+        // phone opens the link and follows the operator's redirect to
+        // `mfa serve`.
+        let mut conv = OpensLink::new(&sim);
         let d = engine
             .authenticate(&AuthContext::new("alice", "sshd"), &mut conv)
             .await;

@@ -5,7 +5,7 @@
 //! interval (the factor learns of the completion at its next poll) plus one
 //! HTTP round trip. The tutorial's script polled every 5 s.
 //!
-//! Run: `cargo bench -p mfa-core --features testing --bench phonecheck_latency`
+//! Run: `cargo bench -p mfa-core --bench phonecheck_latency`
 //! (RUNS=N logins per setting; default 60). Prints median, p95 and max per
 //! poll interval. A custom harness, not criterion: the quantity is a
 //! latency inside one login, measured against the simulator's own
@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::config::{UserEntry, UsersDb};
+use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::phonecheck::callback::{CallbackService, RateLimiter};
 use mfa_core::phonecheck::factor::{ENTER_PROMPT, SCAN_INFO};
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
 use mfa_core::phonecheck::{PhoneCheckFactor, PhoneNumber};
-use mfa_core::testing::truid::{TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
-use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::{AuthContext, Config, Engine};
+use mfa_sim::truid::{TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use tokio::time::Instant;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -4,7 +4,7 @@
 //! the `auth_status` poll interval (the client cannot learn of the approval
 //! before its next poll), plus one signed HTTPS round trip.
 //!
-//! Run: `cargo bench -p mfa-core --features testing --bench push_latency`
+//! Run: `cargo bench -p mfa-core --bench push_latency`
 //! (RUNS=N to change the number of logins per setting; default 60).
 //! Prints median, p95 and max per poll interval. A custom harness rather
 //! than criterion: the quantity is a latency inside one login, measured
@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa_core::config::{UserEntry, UsersDb};
+use mfa_core::conversation::scripted::ScriptedConversation;
 use mfa_core::push::{DuoUsername, PushFactor, Timing};
-use mfa_core::testing::duo::DuoSim;
-use mfa_core::testing::ScriptedConversation;
 use mfa_core::{AuthContext, Config, Engine};
+use mfa_sim::duo::DuoSim;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -4,7 +4,7 @@
 //! and the audit record). The network part here is loopback; a real
 //! Slack/Teams/Discord round trip adds its own latency on top.
 //!
-//! Run: `cargo bench -p mfa-core --features testing --bench webhook_login`
+//! Run: `cargo bench -p mfa-core --bench webhook_login`
 //! (RUNS=N logins; default 300). Prints median, p95 and max.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,14 +13,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use mfa_core::accounts::{effective_uid, Account, StaticAccounts};
 use mfa_core::config::{UsersDb, WebhookPreset};
-use mfa_core::conversation::SecretAnswer;
-use mfa_core::testing::webhook_sink::{Channel, Service, WebhookSink};
 use mfa_core::webhook::code::Code;
 use mfa_core::webhook::template::{Template, Values};
-use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine, OsRandom};
+use mfa_core::{AuthContext, Config, Engine, OsRandom};
+use mfa_sim::webhook_sink::{Service, WebhookSink};
+use mfa_testkit::person::ReadsChannel;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -46,26 +45,6 @@ fn time_each(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
             t.elapsed()
         })
         .collect()
-}
-
-/// Answers the code prompt with the code the sink received.
-struct ReadsChannel(Channel);
-
-#[async_trait]
-impl Conversation for ReadsChannel {
-    async fn prompt_secret(&mut self, _p: &str) -> Result<SecretAnswer, ConversationError> {
-        let code = self.0.last_code(8).ok_or(ConversationError::Aborted)?;
-        Ok(zeroize::Zeroizing::new(code))
-    }
-    async fn prompt_visible(&mut self, _p: &str) -> Result<String, ConversationError> {
-        Err(ConversationError::Aborted)
-    }
-    async fn info(&mut self, _t: &str) -> Result<(), ConversationError> {
-        Ok(())
-    }
-    async fn error(&mut self, _t: &str) -> Result<(), ConversationError> {
-        Ok(())
-    }
 }
 
 fn main() {
@@ -129,7 +108,7 @@ fn main() {
         shell: "/bin/sh".into(),
         groups: vec![],
     }]));
-    let mut conv = ReadsChannel(sink.channel());
+    let mut conv = ReadsChannel::new(sink.channel(), 8);
     // A reused engine keeps its HTTP connection alive; the PAM module builds
     // its engine afresh for each authentication. Both are measured.
     let login = |engine: &Engine, conv: &mut ReadsChannel| {

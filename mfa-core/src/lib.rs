@@ -30,9 +30,6 @@ pub mod totp;
 pub mod userdb;
 pub mod webhook;
 
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
-
 pub use accounts::{Account, Accounts, SystemAccounts};
 pub use audit::{AuditRecord, AuditSink};
 pub use config::{Config, ConfigError};

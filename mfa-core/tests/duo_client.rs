@@ -9,9 +9,9 @@ use std::time::Duration;
 use mfa_core::context::FixedClock;
 use mfa_core::provider::http::HttpSettings;
 use mfa_core::push::duo::{DuoClient, DuoError, DuoSettings, Stamp};
-use mfa_core::testing::duo::{DuoSim, Endpoint, SimCert, IKEY, SKEY};
-use mfa_core::testing::sim::Fault;
 use mfa_core::SystemClock;
+use mfa_sim::duo::{DuoSim, Endpoint, SimCert, IKEY, SKEY};
+use mfa_sim::Fault;
 use tokio::time::Instant;
 
 fn client(sim: &DuoSim, skey: &str, proxy: Option<&str>) -> DuoClient {

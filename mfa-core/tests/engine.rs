@@ -5,18 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mfa_core::accounts::{Account, StaticAccounts};
-use mfa_core::audit::{AuditRecord, AuditSink};
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::context::FixedClock;
+use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::otp::{format_code, hotp, time_step, Algorithm};
-use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::{
     AuthContext, Config, Conversation, Decision, Engine, Factor, FactorError, FactorKind, Outcome,
 };
+use mfa_testkit::audit::Capture;
 
 const NOW: u64 = 1_700_000_000;
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
@@ -56,14 +56,6 @@ fn fake(kind: FactorKind, result: Result<Outcome, FactorError>) -> Arc<Fake> {
         prompt: false,
         hang: false,
     })
-}
-
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<AuditRecord>>>);
-impl AuditSink for Capture {
-    fn record(&self, r: &AuditRecord) {
-        self.0.lock().unwrap().push(r.clone());
-    }
 }
 
 struct Fixture {
@@ -506,6 +498,8 @@ fn the_login_deadline_always_ends_the_attempt() {
         .unwrap();
     let mut conv = ScriptedConversation::new(vec![Step::ErrorContaining("timed out".into())]);
     let d = rt.block_on(e.authenticate(&ctx(&g, "alice"), &mut conv));
+    // The person was told why the login ended.
+    conv.finish();
     assert_eq!(
         d,
         Decision::Deny {

@@ -8,12 +8,12 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mfa_core::audit::{AuditRecord, AuditSink};
 use mfa_core::config::{UserEntry, UsersDb};
+use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::conversation::SecretAnswer;
 use mfa_core::phonecheck::callback::{CallbackService, PageKind, Reply};
 use mfa_core::phonecheck::factor::{
@@ -22,27 +22,13 @@ use mfa_core::phonecheck::factor::{
 };
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
 use mfa_core::phonecheck::{PhoneCheckFactor, PhoneNumber};
-use mfa_core::testing::sim::Fault;
-use mfa_core::testing::truid::{Endpoint, Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
-use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Decision, Engine};
+use mfa_sim::truid::{Endpoint, Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
+use mfa_sim::Fault;
+use mfa_testkit::audit::Capture;
+use mfa_testkit::person::NeverEnter;
 
 const PHONE: &str = "+447700900000";
-
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<AuditRecord>>>);
-impl AuditSink for Capture {
-    fn record(&self, r: &AuditRecord) {
-        self.0.lock().unwrap().push(r.clone());
-    }
-}
-impl Capture {
-    fn only(&self) -> AuditRecord {
-        let v = self.0.lock().unwrap();
-        assert_eq!(v.len(), 1, "exactly one audit record: {v:?}");
-        v[0].clone()
-    }
-}
 
 fn users() -> UsersDb {
     let mut db = UsersDb::default();
@@ -689,31 +675,8 @@ async fn malformed_number_in_the_users_file_is_refused() {
     assert!(sim.requests().is_empty());
 }
 
-/// A conversation that can wait asynchronously (the person never presses
-/// Enter): polling runs while the prompt is open and the login completes
-/// as soon as the phone does.
-struct NeverEnter {
-    infos: Vec<String>,
-}
-
-#[async_trait]
-impl Conversation for NeverEnter {
-    async fn prompt_secret(&mut self, _: &str) -> Result<SecretAnswer, ConversationError> {
-        std::future::pending().await
-    }
-    async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
-        assert_eq!(prompt, ENTER_PROMPT);
-        std::future::pending().await
-    }
-    async fn info(&mut self, text: &str) -> Result<(), ConversationError> {
-        self.infos.push(text.to_owned());
-        Ok(())
-    }
-    async fn error(&mut self, text: &str) -> Result<(), ConversationError> {
-        panic!("unexpected error message {text}")
-    }
-}
-
+/// The person never presses Enter (`NeverEnter`): polling runs while the
+/// prompt is open and the login completes as soon as the phone does.
 #[tokio::test]
 async fn polling_runs_while_the_prompt_is_open() {
     let sim = Arc::new(TruIdSim::start().await.unwrap());
@@ -726,7 +689,7 @@ async fn polling_runs_while_the_prompt_is_open() {
         }
         phone_via_callback(&phone_sim, &cb, false).await
     });
-    let mut conv = NeverEnter { infos: vec![] };
+    let mut conv = NeverEnter::default();
     let d = e.authenticate(&ctx("alice"), &mut conv).await;
     assert!(d.is_allow(), "{d:?}");
     assert_eq!(phone.await.unwrap().kind, PageKind::Complete);

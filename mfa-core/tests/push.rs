@@ -10,10 +10,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use mfa_core::conversation::scripted::Step;
 use mfa_core::push::Timing;
-use mfa_core::testing::duo::{Answer, DuoSim, DuoState, PreauthScenario};
-use mfa_core::testing::Step;
 use mfa_core::Decision;
+use mfa_sim::duo::{Answer, DuoSim, DuoState, PreauthScenario};
 
 fn params(sim: &DuoSim, path: &str, i: usize) -> Vec<(String, String)> {
     let st = sim.state();
@@ -430,8 +430,8 @@ async fn odd_characters_in_user_names_are_signed_and_sent_intact() {
 
 #[tokio::test]
 async fn rate_limited_preauth_is_retried_after_retry_after_seconds_and_date() {
-    use mfa_core::testing::duo::Endpoint;
-    use mfa_core::testing::sim::Fault;
+    use mfa_sim::duo::Endpoint;
+    use mfa_sim::Fault;
     for retry_after in [
         "1".to_owned(),
         httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1)),

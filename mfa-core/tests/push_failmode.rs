@@ -13,9 +13,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mfa_core::testing::duo::{DuoSim, Endpoint, PreauthScenario, SimCert};
-use mfa_core::testing::sim::Fault;
 use mfa_core::{Config, Decision};
+use mfa_sim::duo::{DuoSim, Endpoint, PreauthScenario, SimCert};
+use mfa_sim::Fault;
 
 /// How a case breaks the service.
 enum Break {

@@ -13,18 +13,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mfa_core::accounts::{effective_uid, Account, StaticAccounts};
-use mfa_core::audit::{AuditRecord, AuditSink};
 use mfa_core::config::UsersDb;
 use mfa_core::context::RandomError;
+use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::conversation::SecretAnswer;
-use mfa_core::testing::sim::Fault;
-use mfa_core::testing::webhook_sink::{refusing_url, Service, WebhookSink, SECRET_PATH};
-use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::webhook::code::{session_tag, Code};
 use mfa_core::{
     AuthContext, Clock, Config, Conversation, ConversationError, Decision, Engine, FactorKind,
     OsRandom, RandomSource,
 };
+use mfa_sim::webhook_sink::{refusing_url, Service, WebhookSink, SECRET_PATH};
+use mfa_sim::Fault;
+use mfa_testkit::audit::Capture;
 
 const T0: u64 = 1_800_000_000;
 const RHOST: &str = "198.51.100.4";
@@ -70,19 +70,6 @@ struct Manual(AtomicU64);
 impl Clock for Manual {
     fn now_unix(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
-    }
-}
-
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<AuditRecord>>>);
-impl AuditSink for Capture {
-    fn record(&self, r: &AuditRecord) {
-        self.0.lock().unwrap().push(r.clone());
-    }
-}
-impl Capture {
-    fn last(&self) -> AuditRecord {
-        self.0.lock().unwrap().last().cloned().unwrap()
     }
 }
 
@@ -682,14 +669,16 @@ async fn custom_template_is_what_gets_posted() {
     );
 }
 
-/// Real HTTPS: the sink behind a rustls front with the test CA's
-/// certificate, trusted only through `ca_file`.
+/// Real HTTPS: the sink behind a rustls front with a certificate from the
+/// front's own CA, trusted only through `ca_file`.
 #[tokio::test]
 async fn https_with_ca_file_delivers_and_an_untrusted_certificate_fails_closed() {
-    use mfa_core::testing::duo::{SimCert, TlsFront};
-    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/duo/ca.pem");
+    use mfa_sim::tls::{SimCert, TlsFront};
     let sink = WebhookSink::start(Service::Slack).await.unwrap();
     let front = TlsFront::start(sink.addr(), SimCert::Trusted).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, front.ca_pem()).unwrap();
     let url = format!("https://127.0.0.1:{}{SECRET_PATH}", front.addr().port());
     let webhook = format!("preset = \"slack\"\nca_file = \"{}\"", ca.display());
     let s = setup(&url, "", &webhook);
@@ -707,12 +696,14 @@ async fn https_with_ca_file_delivers_and_an_untrusted_certificate_fails_closed()
     assert_eq!(sink.received().len(), 1);
 
     // Without ca_file the built-in roots do not know the test CA; a
-    // self-signed certificate is refused even with it.
+    // self-signed certificate is refused even with ca_file naming the
+    // front's own CA.
     for (cert, webhook) in [
         (SimCert::Trusted, "preset = \"slack\"".to_owned()),
         (SimCert::SelfSigned, webhook.clone()),
     ] {
         let front = TlsFront::start(sink.addr(), cert).unwrap();
+        std::fs::write(&ca, front.ca_pem()).unwrap();
         let url = format!("https://127.0.0.1:{}{SECRET_PATH}", front.addr().port());
         let s = setup(&url, "", &webhook);
         let d = run(
@@ -762,16 +753,15 @@ fn presets_render_the_recorded_fixtures() {
         command: "",
         time: "2026-11-24T07:45:00Z",
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/webhook");
     for (name, preset) in [
         ("slack", WebhookPreset::Slack),
         ("teams", WebhookPreset::Teams),
         ("discord", WebhookPreset::Discord),
         ("generic", WebhookPreset::Generic),
     ] {
-        let want: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
-        )
+        let want: serde_json::Value = serde_json::from_str(&mfa_testkit::fixtures::read(&format!(
+            "webhook/{name}.json"
+        )))
         .unwrap();
         let t = Template::for_config(preset, None).unwrap();
         let got: serde_json::Value = serde_json::from_str(&t.render(&v)).unwrap();

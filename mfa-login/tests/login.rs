@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mfa_core::testing::sshd::{require_root, TestGroup, TestUser};
+use mfa_testkit::sshd::{require_root, TestGroup, TestUser};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 

@@ -6,7 +6,7 @@
 
 mod support;
 
-use mfa_core::testing::duo::{Answer, DuoSim, DuoState, IKEY, SKEY};
+use mfa_sim::duo::{Answer, DuoSim, DuoState, IKEY, SKEY};
 use support::*;
 
 /// The simulator (its server threads outlive the runtime that started it).

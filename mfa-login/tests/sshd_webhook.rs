@@ -10,7 +10,7 @@ mod support;
 
 use std::io::Write;
 
-use mfa_core::testing::webhook_sink::{Service, WebhookSink};
+use mfa_sim::webhook_sink::{Service, WebhookSink};
 use support::*;
 
 fn webhook_config(sink: &WebhookSink) -> String {

@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::*;
-use mfa_core::testing::duo::{Answer, DuoSim, Endpoint};
-use mfa_core::testing::sim::Fault;
+use mfa_sim::duo::{Answer, DuoSim, Endpoint};
+use mfa_sim::Fault;
 
 const SUCCESS: &str = "successfully authenticated";
 const AUTH_FAILURE: &str = "Authentication failure";
@@ -83,7 +83,7 @@ fn push_through_real_libpam_approves_denies_and_keeps_failmode() {
             "signatures from inside sshd's module: {:?}",
             st.rejected
         );
-        let pre = mfa_core::testing::duo::DuoState::params(st.requests_to("/auth/v2/preauth")[0]);
+        let pre = mfa_sim::duo::DuoState::params(st.requests_to("/auth/v2/preauth")[0]);
         assert!(
             pre.contains(&("username".into(), format!("pam.{}", user.name))),
             "{pre:?}"

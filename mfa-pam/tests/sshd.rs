@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use common::*;
-use mfa_core::testing::sshd::{askpass, require_binary, Sshd, SshdBuilder};
+use mfa_testkit::sshd::{askpass, require_binary, Sshd, SshdBuilder};
 
 const CODE_PROMPT: &str = "Verification code";
 

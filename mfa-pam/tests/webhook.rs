@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use mfa_core::testing::sim::Fault;
-use mfa_core::testing::webhook_sink::{Service, WebhookSink, SECRET_PATH};
+use mfa_sim::webhook_sink::{Service, WebhookSink, SECRET_PATH};
+use mfa_sim::Fault;
 
 const SUCCESS: &str = "successfully authenticated";
 

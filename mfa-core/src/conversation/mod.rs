@@ -2,10 +2,15 @@
 //!
 //! Implemented by the PAM conversation (mfa-pam), by a terminal
 //! ([`terminal::TerminalConversation`]) and by a scripted test double
-//! (`testing::ScriptedConversation`).
+//! (`scripted::ScriptedConversation`, only in test builds).
 
 mod hidden;
 pub mod noninteractive;
+// The test double is compiled for this crate's unit tests, and for other
+// crates' tests through the `scripted` feature, which only dev-dependencies
+// enable: it never reaches pam_mfa.so, mfa-login or mfa.
+#[cfg(any(test, feature = "scripted"))]
+pub mod scripted;
 pub mod terminal;
 
 use async_trait::async_trait;

@@ -117,7 +117,7 @@ impl Conversation for FirstPassConversation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{ScriptedConversation, Step};
+    use crate::conversation::scripted::{ScriptedConversation, Step};
 
     fn split(s: &str) -> (String, Option<String>) {
         let r = split_code(s);

@@ -5,17 +5,17 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use mfa_core::audit::{AuditRecord, AuditSink};
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::context::FixedClock;
+use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::phonecheck::PhoneNumber;
 use mfa_core::push::{DuoUsername, PushFactor, Timing};
-use mfa_core::testing::duo::DuoSim;
-use mfa_core::testing::{ScriptedConversation, Step};
 use mfa_core::{AuthContext, Config, Decision, Engine, FactorKind};
+use mfa_sim::duo::DuoSim;
+pub use mfa_testkit::audit::Capture;
 
 /// The client's clock is years off the simulator's: every test also proves
 /// that `/ping` corrects it (the simulator refuses dates > 300 s away).
@@ -27,14 +27,6 @@ pub const ODD_USER: &str = "o'dd usér+&=~%";
 /// Listed for push without a `duo_username`, under a login name that cannot
 /// be a Duo user name (it would draw on the terminal in the menu).
 pub const CONTROL_USER: &str = "ctl\u{1b}[2Juser";
-
-#[derive(Default, Clone)]
-pub struct Capture(pub Arc<Mutex<Vec<AuditRecord>>>);
-impl AuditSink for Capture {
-    fn record(&self, r: &AuditRecord) {
-        self.0.lock().unwrap().push(r.clone());
-    }
-}
 
 pub fn users() -> UsersDb {
     let mut u = UsersDb::default();

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use mfa_core::testing::sshd::{
-    require_binary, require_root, Sshd, SshdBuilder, TestGroup, TestUser,
-};
+use mfa_testkit::sshd::{require_binary, require_root, Sshd, SshdBuilder, TestGroup, TestUser};
 
 pub const SECRET: &str = "JBSWY3DPEHPK3PXP";
 /// One-use codes in the user's TOTP file: one per connection where a test

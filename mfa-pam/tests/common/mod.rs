@@ -17,7 +17,7 @@ pub const PAM_GA: &str = "/usr/lib/x86_64-linux-gnu/security/pam_google_authenti
 pub const PAM_SET_ITEMS: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so";
 pub const PAM_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so";
 
-pub use mfa_core::testing::sshd::require;
+pub use mfa_testkit::sshd::require;
 
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -91,10 +91,10 @@ pub fn module() -> PathBuf {
 /// A throw-away account (the shared sshd harness's), with the helpers the
 /// module tests use. Derefs to the harness's `TestUser` (`name`, `uid`,
 /// `gid`, `home`, `authorize_key`, ...).
-pub struct TestUser(mfa_core::testing::sshd::TestUser);
+pub struct TestUser(mfa_testkit::sshd::TestUser);
 
 impl std::ops::Deref for TestUser {
-    type Target = mfa_core::testing::sshd::TestUser;
+    type Target = mfa_testkit::sshd::TestUser;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
@@ -102,7 +102,7 @@ impl std::ops::Deref for TestUser {
 
 impl TestUser {
     pub fn create(prefix: &str) -> Self {
-        Self(mfa_core::testing::sshd::TestUser::create(prefix).unwrap())
+        Self(mfa_testkit::sshd::TestUser::create(prefix).unwrap())
     }
 
     pub fn set_password(&self, pw: &str) {

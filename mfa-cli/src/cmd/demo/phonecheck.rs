@@ -13,8 +13,8 @@ use mfa_core::conversation::SecretAnswer;
 use mfa_core::phonecheck::callback::{CallbackService, CALLBACK_PATH};
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
 use mfa_core::phonecheck::PhoneNumber;
-use mfa_core::testing::truid::{Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine};
+use mfa_sim::truid::{Scenario, TruIdSim, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
 use tokio::net::TcpListener;
 
 use super::{conversation, describe, Leg};

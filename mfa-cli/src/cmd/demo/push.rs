@@ -9,8 +9,8 @@ use std::time::Duration;
 use mfa_core::accounts::{effective_uid, name_of_uid};
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::push::{DuoUsername, PushFactor, Timing};
-use mfa_core::testing::duo::{Answer, DuoSim};
 use mfa_core::{AuthContext, Config, Conversation, Engine};
+use mfa_sim::duo::{Answer, DuoSim};
 
 use super::{conversation, describe, AutoTyper, Leg};
 use crate::cmd::{runtime, CliError};

@@ -11,9 +11,9 @@ use mfa_core::config::UsersDb;
 use mfa_core::conversation::terminal::TerminalConversation;
 use mfa_core::conversation::SecretAnswer;
 use mfa_core::sanitize::strip_control;
-use mfa_core::testing::sim::Fault;
-use mfa_core::testing::webhook_sink::{Channel, Service, WebhookSink};
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Decision, Engine};
+use mfa_sim::webhook_sink::{Channel, Service, WebhookSink};
+use mfa_sim::Fault;
 
 use super::totp::demo_account;
 use super::{describe, Leg};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mfa_core::testing::duo::{DuoSim, IKEY, SKEY};
+use mfa_sim::duo::{DuoSim, IKEY, SKEY};
 
 use super::Running;
 use crate::cmd::CliError;

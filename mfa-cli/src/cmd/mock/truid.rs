@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use mfa_core::testing::truid::TruIdSim;
+use mfa_sim::truid::TruIdSim;
 
 use super::Running;
 use crate::cmd::CliError;

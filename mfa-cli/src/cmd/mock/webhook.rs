@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use mfa_core::sanitize::strip_control;
-use mfa_core::testing::webhook_sink::{Service, WebhookSink};
+use mfa_sim::webhook_sink::{Service, WebhookSink};
 
 use super::Running;
 use crate::cmd::CliError;

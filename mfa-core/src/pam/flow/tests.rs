@@ -5,8 +5,8 @@ use super::*;
 use crate::accounts::{Account, StaticAccounts};
 use crate::config::{Config, UsersDb};
 use crate::context::FixedClock;
+use crate::conversation::scripted::{ScriptedConversation, Step};
 use crate::otp::{format_code, hotp, time_step, Algorithm};
-use crate::testing::{ScriptedConversation, Step};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 const NOW: u64 = 1_700_000_000;

@@ -1,6 +1,6 @@
 //! Duo Auth API v2: request signing, the client, its payloads and dates.
 //! The push factor (`super`) drives it; the simulator
-//! (`crate::testing::duo`) checks what it sends.
+//! (`mfa_sim::duo`, a separate crate) checks what it sends.
 
 pub mod client;
 pub mod date;

@@ -11,10 +11,11 @@
 //! The same encoded parameter string is the POST body or the GET query, so
 //! what is signed is exactly what is sent. Checked against independent
 //! vectors in `fixtures/duo/sign_vectors.json` (a Python stdlib script).
+//! Reading a signature back is the server's job: the simulator's
+//! (`mfa_sim::duo`).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 type HmacSha512 = Hmac<Sha512>;
@@ -111,20 +112,6 @@ pub fn sign<K: AsRef<str>, V: AsRef<str>>(
     }
 }
 
-/// Server side (the simulator): split `Basic base64(ikey:sig)`.
-pub fn parse_authorization(header: &str) -> Option<(String, String)> {
-    let b64 = header.strip_prefix("Basic ")?;
-    let raw = data_encoding::BASE64.decode(b64.trim().as_bytes()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (ikey, sig) = text.split_once(':')?;
-    Some((ikey.to_owned(), sig.to_owned()))
-}
-
-/// Compare a received signature with the expected one in constant time.
-pub fn signature_matches(expected: &str, received: &str) -> bool {
-    expected.len() == received.len() && bool::from(expected.as_bytes().ct_eq(received.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -190,20 +177,6 @@ mod tests {
         // A key that prefixes another sorts first (key order, not "k=v" order).
         assert_eq!(canon_params(&[("a-b", "2"), ("a", "1")]), "a=1&a-b=2");
         assert_eq!(canon_params::<&str, &str>(&[]), "");
-    }
-
-    #[test]
-    fn authorization_round_trips_and_compares() {
-        let h = authorization("IKEY", "abc123");
-        assert_eq!(
-            parse_authorization(&h),
-            Some(("IKEY".into(), "abc123".into()))
-        );
-        assert_eq!(parse_authorization("Bearer x"), None);
-        assert_eq!(parse_authorization("Basic !!!"), None);
-        assert!(signature_matches("abc", "abc"));
-        assert!(!signature_matches("abc", "abd"));
-        assert!(!signature_matches("abc", "ab"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! A real OpenSSH sshd on 127.0.0.1 for end-to-end tests (feature
-//! `testing`), shared by the mfa-login and PAM module tests.
+//! A real OpenSSH sshd on 127.0.0.1 for end-to-end tests, shared by the
+//! mfa-login and PAM module tests.
 //!
 //! ```no_run
-//! use mfa_core::testing::sshd::{require_binary, require_root, SshdBuilder, TestUser};
+//! use mfa_testkit::sshd::{require_binary, require_root, SshdBuilder, TestUser};
 //! if !require_root() || require_binary("sshd").is_none() {
 //!     return;
 //! }
@@ -107,7 +107,7 @@ impl SshdBuilder {
             .unwrap_or(self.lines.len());
         let (head, tail) = self.lines.split_at(split);
         let mut out = format!(
-            "# test sshd (mfa_core::testing::sshd)\nListenAddress {HOST}:{port}\nHostKey {}\n",
+            "# test sshd (mfa_testkit::sshd)\nListenAddress {HOST}:{port}\nHostKey {}\n",
             host_key.display()
         );
         for line in head {

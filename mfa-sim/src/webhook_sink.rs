@@ -17,7 +17,7 @@ use serde_json::Value;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::sim::{start_server, Fault, Recorded, Shared};
+use crate::plumbing::{start_server, Fault, Recorded, Shared};
 
 /// The secret part of the sink's URL. Tests assert it never appears in an
 /// error, a log line or an audit record.

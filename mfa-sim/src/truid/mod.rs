@@ -15,9 +15,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use wiremock::MockServer;
 
-use super::sim::{start_local, Fault, Recorded, Shared};
-use crate::phonecheck::truid::CHECKS_PATH;
+use crate::plumbing::{start_local, Fault, Recorded, Shared};
 use handlers::State;
+use mfa_core::phonecheck::truid::CHECKS_PATH;
 
 pub const SIM_CLIENT_ID: &str = "sim-client-id";
 pub const SIM_CLIENT_SECRET: &str = "sim-client-secret";
@@ -60,7 +60,7 @@ impl TruIdSim {
 
     /// Start on a given loopback address (`mfa mock serve --bind`).
     pub async fn start_at(bind: std::net::IpAddr) -> std::io::Result<Self> {
-        Self::start_on(super::sim::start_server(bind).await?).await
+        Self::start_on(crate::plumbing::start_server(bind).await?).await
     }
 
     async fn start_on(server: MockServer) -> std::io::Result<Self> {

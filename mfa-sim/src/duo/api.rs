@@ -6,9 +6,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use wiremock::{Request, ResponseTemplate};
 
+use mfa_core::push::duo::sign;
+
+use super::verify::{parse_authorization, parse_rfc2822, signature_matches};
 use super::{Answer, DuoState, PreauthScenario, Txn, IKEY, SKEY};
-use crate::push::duo::{date, sign};
-use crate::testing::sim::{Fault, Recorded, Shared};
+use crate::plumbing::{Fault, Recorded, Shared};
 
 pub(super) fn handle(state: &Shared<DuoState>, r: &Request) -> ResponseTemplate {
     let rec = Recorded::from_request(r);
@@ -93,7 +95,7 @@ fn authenticate(st: &DuoState, r: &Request, rec: &Recorded, path: &str) -> Resul
     let auth = rec
         .header("authorization")
         .ok_or("Missing request credentials")?;
-    let (ikey, sig) = sign::parse_authorization(auth).ok_or("Malformed Authorization header")?;
+    let (ikey, sig) = parse_authorization(auth).ok_or("Malformed Authorization header")?;
     if ikey != IKEY {
         return Err("Invalid integration key in request credentials".into());
     }
@@ -106,7 +108,7 @@ fn authenticate(st: &DuoState, r: &Request, rec: &Recorded, path: &str) -> Resul
             return Err("Date and X-Duo-Date differ".into());
         }
     }
-    let when = date::parse_rfc2822(date_hdr).ok_or("Malformed date header")?;
+    let when = parse_rfc2822(date_hdr).ok_or("Malformed date header")?;
     if now_unix().abs_diff(when) > st.max_skew.as_secs() {
         return Err(format!(
             "Request date {date_hdr:?} is too far from server time"
@@ -121,7 +123,7 @@ fn authenticate(st: &DuoState, r: &Request, rec: &Recorded, path: &str) -> Resul
     let params = sign::canon_params(&params_of(rec));
     let canon = sign::canonical(date_hdr, r.method.as_str(), host, path, &params);
     let expected = sign::signature(SKEY.as_bytes(), &canon);
-    if !sign::signature_matches(&expected, &sig) {
+    if !signature_matches(&expected, &sig) {
         return Err("Invalid signature in request credentials".into());
     }
     Ok(())

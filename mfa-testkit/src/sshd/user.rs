@@ -10,7 +10,7 @@ use std::time::Duration;
 /// provide it, so its absence is a broken CI, not a reason to go green);
 /// elsewhere the test is skipped with a note on stderr. Returns `ok`.
 // A panic is how a Rust test fails; this function is only ever called from
-// tests (the module is behind the `testing` feature).
+// tests (mfa-testkit is only ever a dev-dependency).
 #[allow(clippy::panic)]
 pub fn require(ok: bool, what: &str) -> bool {
     if !ok {

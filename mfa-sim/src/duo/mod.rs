@@ -13,7 +13,7 @@
 //! [`SimCert`]). "Service down" is simply an address nobody listens on.
 
 mod api;
-mod tls;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request};
 
-use super::sim::{self, Fault, Recorded, Shared};
-pub use tls::{SimCert, TlsFront, CA_PEM};
+use crate::plumbing::{self, Fault, Recorded, Shared};
+pub use crate::tls::{SimCert, TlsFront};
 
 /// The integration key every simulator accepts.
 pub const IKEY: &str = "DIMFATESTSIM00000001";
@@ -196,7 +196,7 @@ impl DuoState {
 /// A running simulator. Dropping it stops it.
 pub struct DuoSim {
     state: Shared<DuoState>,
-    tls: tls::TlsFront,
+    tls: TlsFront,
     _server: MockServer,
     dir: tempfile::TempDir,
     ca_file: PathBuf,
@@ -209,17 +209,17 @@ impl DuoSim {
     }
 
     pub async fn start_with(cert: SimCert) -> std::io::Result<Self> {
-        let server = sim::start_local().await?;
+        let server = plumbing::start_local().await?;
         let state: Shared<DuoState> = Shared::default();
         let s2 = state.clone();
         Mock::given(any())
             .respond_with(move |r: &Request| api::handle(&s2, r))
             .mount(&server)
             .await;
-        let tls = tls::TlsFront::start(*server.address(), cert)?;
+        let tls = TlsFront::start(*server.address(), cert)?;
         let dir = tempfile::Builder::new().prefix("duo-sim-").tempdir()?;
         let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, CA_PEM)?;
+        std::fs::write(&ca_file, tls.ca_pem())?;
         Ok(Self {
             state,
             tls,
@@ -234,7 +234,8 @@ impl DuoSim {
         self.tls.addr().to_string()
     }
 
-    /// The test CA, written to a file this handle owns: `push.ca_file`.
+    /// This simulator's CA (made when it started), written to a file the
+    /// handle owns: `push.ca_file`.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file
     }

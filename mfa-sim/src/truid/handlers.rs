@@ -10,8 +10,8 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{Endpoint, Scenario, SIM_CLIENT_ID, SIM_CLIENT_SECRET};
-use crate::phonecheck::truid::{CHECKS_PATH, TOKEN_PATH};
-use crate::testing::sim::{Fault, Recorded, Shared};
+use crate::plumbing::{Fault, Recorded, Shared};
+use mfa_core::phonecheck::truid::{CHECKS_PATH, TOKEN_PATH};
 
 #[derive(Debug, Clone)]
 pub(super) struct Check {

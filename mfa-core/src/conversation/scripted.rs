@@ -1,6 +1,8 @@
 //! A conversation that plays a fixed script and fails the test on anything
 //! it did not expect: a different prompt, a prompt of the wrong kind, a
-//! message too many, or script steps left over at the end.
+//! message too many, or script steps left over at the end (checked by
+//! [`ScriptedConversation::finish`], and again on drop, so a test that
+//! forgets `finish()` still fails).
 
 // This is a test double: failing loudly is its whole purpose.
 #![allow(clippy::panic)]
@@ -120,9 +122,59 @@ impl Conversation for ScriptedConversation {
 }
 
 impl Drop for ScriptedConversation {
+    /// Unplayed steps are expectations nobody checked: fail the test. Not
+    /// while already unwinding, where a second panic would abort the run
+    /// and hide the first failure.
     fn drop(&mut self) {
         if !std::thread::panicking() && !self.steps.is_empty() {
-            panic!("script not finished; left: {:?}", self.steps);
+            panic!(
+                "script not finished; left: {:?}; transcript: {:?}",
+                self.steps, self.transcript
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    #[should_panic(expected = "script not finished")]
+    fn a_forgotten_finish_fails_on_drop() {
+        let mut c = ScriptedConversation::new([
+            ScriptedConversation::secret("Code: ", "1"),
+            Step::InfoContaining("never shown".into()),
+        ]);
+        let answer = block_on(c.prompt_secret("Code: ")).unwrap();
+        assert_eq!(answer.as_str(), "1");
+        // No finish(): the unplayed InfoContaining must still fail the test.
+    }
+
+    #[test]
+    fn a_played_script_drops_quietly() {
+        let mut c = ScriptedConversation::new([Step::ErrorContaining("timed".into())]);
+        block_on(c.error("login timed out")).unwrap();
+        drop(c);
+    }
+
+    #[test]
+    fn drop_while_unwinding_keeps_the_first_failure() {
+        // A second panic during unwinding would abort the whole test run;
+        // the first failure must be the one reported.
+        let r = std::panic::catch_unwind(|| {
+            let _c = ScriptedConversation::new([Step::InfoContaining("x".into())]);
+            panic!("the test's own failure");
+        });
+        let msg = r.unwrap_err();
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"the test's own failure"));
     }
 }
