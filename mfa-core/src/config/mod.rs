@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::ConfigError;
-pub use file::{check_secret_file_permissions, read_config_file};
+pub use file::{read_config_file, read_secret_file};
 pub use users::{UserEntry, UsersDb};
 // Each provider's section lives with its factor and client; the config
 // names them here so `Config` stays the one place that parses mfa.toml.
@@ -213,10 +213,12 @@ impl Config {
 
     /// Load from a file, checking ownership and permissions first.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let src = read_config_file(path)?;
+        // The mode checked is the one of the file read, not whatever the
+        // path names once it has been parsed.
+        let (src, mode) = file::read_with_mode(path)?;
         let cfg = Self::parse(path, &src)?;
         if cfg.holds_secrets() {
-            check_secret_file_permissions(path)?;
+            file::check_secret_mode(path, mode)?;
         }
         Ok(cfg)
     }

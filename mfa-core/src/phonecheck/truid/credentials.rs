@@ -8,7 +8,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::TruIdError;
-use crate::config::{check_secret_file_permissions, read_config_file, PhoneCheckConfig};
+use crate::config::{read_secret_file, PhoneCheckConfig};
 
 /// Client id and secret. The secret is wiped on drop and never printed.
 #[derive(Clone)]
@@ -58,9 +58,7 @@ impl Credentials {
     /// not writable by others and not readable by others: it holds the
     /// secret the tutorial left world-readable.
     pub fn from_tru_json(path: &Path) -> Result<Self, TruIdError> {
-        let text =
-            Zeroizing::new(read_config_file(path).map_err(|e| TruIdError::Config(e.to_string()))?);
-        check_secret_file_permissions(path).map_err(|e| TruIdError::Config(e.to_string()))?;
+        let text = read_secret_file(path).map_err(|e| TruIdError::Config(e.to_string()))?;
         let parsed: TruJson = serde_json::from_str(&text).map_err(|e| {
             // serde's message names the line and column, never the value.
             TruIdError::Config(format!(
