@@ -110,6 +110,41 @@ fn verify_reports_state_file_problems_clearly() {
 }
 
 #[test]
+fn verify_allowed_perm_is_parsed_like_the_config() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("ga");
+    std::fs::write(&f, "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for ok in ["640", "0640", "0o640"] {
+        let o = run(mfa()
+            .args(["totp", "verify", "--allowed-perm", ok, "--secret-file"])
+            .arg(&f)
+            .arg("abcdef"));
+        // Read and checked (the code is malformed): the mode was accepted.
+        assert_eq!(o.status.code(), Some(1), "{ok}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains("DENIED: malformed"),
+            "{ok}: {}",
+            stdout(&o)
+        );
+    }
+    // The default is 0600: this file is refused without the option.
+    let o = run(mfa()
+        .args(["totp", "verify", "--secret-file"])
+        .arg(&f)
+        .arg("abcdef"));
+    assert!(stderr(&o).contains("permissions 0640"), "{}", stderr(&o));
+    for bad in ["0999", "17777", "+640"] {
+        let o = run(mfa()
+            .args(["totp", "verify", "--allowed-perm", bad, "--secret-file"])
+            .arg(&f)
+            .arg("abcdef"));
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(stderr(&o).contains("--allowed-perm"), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn wrong_owner_is_refused_for_other_users() {
     // Only root can create a file owned by someone else.
     if mfa_uid() != 0 {

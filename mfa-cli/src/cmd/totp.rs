@@ -68,7 +68,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     secret_file: PathBuf,
     code: String,
-    /// Permission bits the file may have (octal).
+    /// Permission bits the file may have (octal: 600, 0600 or 0o600).
     #[arg(long, default_value = "600")]
     allowed_perm: String,
     #[arg(long)]
@@ -149,12 +149,8 @@ fn enroll(a: EnrollArgs, out: &Output) -> Result<Status, CliError> {
 }
 
 fn verify_cmd(a: VerifyArgs, out: &Output) -> Result<Status, CliError> {
-    let allowed_perm = u32::from_str_radix(&a.allowed_perm, 8)
-        .ok()
-        .filter(|p| *p <= 0o7777)
-        .ok_or_else(|| {
-            CliError::Usage("--allowed-perm must be an octal mode such as 600".into())
-        })?;
+    let allowed_perm = mfa_core::fsutil::parse_mode(&a.allowed_perm)
+        .map_err(|e| CliError::Usage(format!("--allowed-perm: {e}")))?;
     let euid = mfa_core::accounts::effective_uid();
     // root may check anyone's file; anyone else only their own.
     let owner = if euid == 0 {

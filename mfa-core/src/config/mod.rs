@@ -143,8 +143,9 @@ pub struct TotpSettings {
     pub no_increment_hotp: bool,
     /// Seconds during which a new login from the same host needs no code.
     pub grace_period: Option<u64>,
-    /// Permission bits the state file may have, e.g. `0o600` or "0600".
-    #[serde(deserialize_with = "deserialize_mode")]
+    /// Permission bits the state file may have, a quoted octal string
+    /// such as "0600" (an integer is refused: see `fsutil::deserialize_mode`).
+    #[serde(deserialize_with = "crate::fsutil::deserialize_mode")]
     pub allowed_perm: u32,
     pub no_strict_owner: bool,
     pub allow_readonly: bool,
@@ -167,24 +168,6 @@ impl Default for TotpSettings {
             user: None,
         }
     }
-}
-
-fn deserialize_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum M {
-        N(u32),
-        S(String),
-    }
-    let v = match M::deserialize(d)? {
-        M::N(n) => n,
-        M::S(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
-            .map_err(|_| serde::de::Error::custom("expected an octal mode such as \"0600\""))?,
-    };
-    if v > 0o7777 {
-        return Err(serde::de::Error::custom("mode out of range"));
-    }
-    Ok(v)
 }
 
 /// The whole configuration.

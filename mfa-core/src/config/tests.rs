@@ -278,3 +278,31 @@ fn users_file_values_are_typed_at_load_and_errors_are_located() {
         assert!(!e.to_string().contains("7700 900000"), "{e}");
     }
 }
+
+#[test]
+fn allowed_perm_is_a_quoted_octal_string_and_an_integer_is_refused() {
+    for (src, want) in [
+        ("\"0640\"", 0o640),
+        ("\"640\"", 0o640),
+        ("\"0o640\"", 0o640),
+    ] {
+        let c = parse(&format!("[totp]\nallowed_perm = {src}\n")).unwrap();
+        assert_eq!(c.totp.allowed_perm, want, "{src}");
+    }
+    // 600 was once read as decimal (0o1130, group-writable and sticky);
+    // a TOML 0o600 is the number 384 by the time serde sees it. Neither is
+    // guessed at: the error says to quote the mode, at its line and key.
+    for src in ["600", "0o600"] {
+        let e = parse(&format!("[general]\n[totp]\nallowed_perm = {src}\n")).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("totp.allowed_perm")),
+            "{e}"
+        );
+        assert!(e.message.contains("quoted string"), "{e}");
+    }
+    for src in ["\"0999\"", "\"17777\"", "\"\"", "\"+600\""] {
+        let e = parse(&format!("[totp]\nallowed_perm = {src}\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("totp.allowed_perm"), "{src}: {e}");
+    }
+}

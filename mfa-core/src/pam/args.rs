@@ -116,12 +116,7 @@ fn flag(name: &str, v: Option<&str>) -> Result<bool, PamArgsError> {
 }
 
 fn octal_mode(name: &str, s: &str) -> Result<u32, PamArgsError> {
-    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .map_err(|_| invalid(name, "expected an octal mode such as 0600"))?;
-    if m > 0o7777 {
-        return Err(invalid(name, "mode out of range"));
-    }
-    Ok(m)
+    crate::fsutil::parse_mode(s).map_err(|e| invalid(name, e.to_string()))
 }
 
 fn factor_list(name: &str, s: &str) -> Result<Vec<FactorKind>, PamArgsError> {
@@ -279,6 +274,14 @@ mod tests {
     }
 
     #[test]
+    fn allowed_perm_takes_the_same_spellings_as_the_config() {
+        for v in ["0600", "600", "0o600"] {
+            let a = parse(&[&format!("allowed_perm={v}")]).unwrap();
+            assert_eq!(a.totp.allowed_perm, Some(0o600), "{v}");
+        }
+    }
+
+    #[test]
     fn pass_modes() {
         assert_eq!(
             parse(&["try_first_pass"]).unwrap().pass,
@@ -319,6 +322,8 @@ mod tests {
             ("grace_period=-1", "seconds"),
             ("allowed_perm=0999", "octal"),
             ("allowed_perm=17777", "out of range"),
+            ("allowed_perm=+600", "octal"),
+            ("allowed_perm= 600", "octal"),
             ("factor=sms", "unknown factor 'sms'"),
             ("factor=totp,,push", "unknown factor ''"),
         ] {
