@@ -1,17 +1,18 @@
 //! Editing the users file (`mfa user add|remove|list|show`): validation of
 //! names, numbers and factor lists, and read-modify-write under an
 //! exclusive lock so two concurrent edits never lose one another.
-//! The write itself is [`UsersDb::save`] (temp file, fsync, rename).
+//! The write itself is [`UsersDb::save`] (temp file, fsync, rename); both
+//! it and the lock are `crate::fsutil`'s.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use crate::config::{ConfigError, UserEntry, UsersDb};
 use crate::factor::FactorKind;
+use crate::fsutil::{self, FsError};
 use crate::phonecheck::PhoneNumber;
 use crate::push::DuoUsername;
 
@@ -184,36 +185,14 @@ fn lock_path(path: &Path) -> PathBuf {
 
 fn lock(path: &Path) -> Result<Flock<File>, EditError> {
     let lp = lock_path(path);
-    let io = |e: std::io::Error| EditError::Io {
+    fsutil::lock_file(&lp, Instant::now() + LOCK_WAIT).map_err(|e| EditError::Io {
         path: lp.clone(),
-        message: format!("cannot lock: {e}"),
-    };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&lp)
-        .map_err(io)?;
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => return Ok(l),
-            Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
-                if Instant::now() >= deadline {
-                    return Err(EditError::Io {
-                        path: lp.clone(),
-                        message: "another edit holds the lock".into(),
-                    });
-                }
-                file = f;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err((_, e)) => return Err(io(std::io::Error::from(e))),
-        }
-    }
+        message: match e {
+            FsError::LockTimeout(_) => "another edit holds the lock".into(),
+            FsError::Io { what, source, .. } => format!("cannot lock: {what}: {source}"),
+            e => format!("cannot lock: {e}"),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use mfa_core::fsutil::{self, ReplaceOptions};
+
 use super::CliError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,14 +63,23 @@ fn write_png(data: &str, path: &std::path::Path) -> Result<(), CliError> {
         }
     }
     let fail = |e: String| CliError::Failed(format!("{}: {e}", path.display()));
-    let file = std::fs::File::create(path).map_err(|e| fail(e.to_string()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), side as u32, side as u32);
+    let mut png_bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut png_bytes, side as u32, side as u32);
     enc.set_color(png::ColorType::Grayscale);
     enc.set_depth(png::BitDepth::Eight);
     let mut w = enc.write_header().map_err(|e| fail(e.to_string()))?;
     w.write_image_data(&pixels)
         .map_err(|e| fail(e.to_string()))?;
-    Ok(())
+    w.finish().map_err(|e| fail(e.to_string()))?;
+    // The image is the TOTP secret: readable by its owner only, and written
+    // like the state file (a symlink at the path is replaced, not followed;
+    // a reader never sees half an image).
+    let opts = ReplaceOptions {
+        mode: 0o600,
+        owner: None,
+        clobber: true,
+    };
+    fsutil::replace(path, &png_bytes, &opts).map_err(|e| CliError::Failed(e.to_string()))
 }
 
 #[cfg(test)]
@@ -97,5 +108,30 @@ mod tests {
         .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let decoded = png::Decoder::new(std::io::Cursor::new(&bytes))
+            .read_info()
+            .unwrap();
+        assert_eq!(decoded.info().color_type, png::ColorType::Grayscale);
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn a_png_holding_the_secret_is_private_and_never_written_through_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let p = d.path().join("qr.png");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        render(
+            "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP",
+            &QrFormat::Png(p.clone()),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert!(meta.is_file());
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(meta.mode() & 0o7777, 0o600);
     }
 }

@@ -8,8 +8,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::error::from_toml;
 use super::{read_config_file, ConfigError};
 use crate::factor::FactorKind;
+use crate::fsutil::{self, FsError, ReplaceOptions};
 use crate::phonecheck::PhoneNumber;
 use crate::push::DuoUsername;
 
@@ -68,57 +67,42 @@ impl UsersDb {
         self.users.get(user)
     }
 
-    /// Write atomically: temp file in the same directory, fsync, rename.
+    /// Write atomically (fsutil: temp file in the same directory, fsync,
+    /// rename, directory fsync), mode 0640, keeping the owner and group of
+    /// the file it replaces.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
-        let fail = |e: std::io::Error| ConfigError::file(path, format!("cannot write: {e}"));
         let text = toml::to_string_pretty(self)
             .map_err(|e| ConfigError::file(path, format!("cannot serialise: {e}")))?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".users.toml.")
-            .tempfile_in(dir)
-            .map_err(fail)?;
-        tmp.write_all(b"# Managed by `mfa user`; edits by hand are kept only if valid.\n")
-            .and_then(|_| tmp.write_all(text.as_bytes()))
-            .map_err(fail)?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o640))
-            .map_err(fail)?;
-        keep_ownership(path, tmp.as_file())?;
-        tmp.as_file().sync_all().map_err(fail)?;
-        tmp.persist(path).map_err(|e| fail(e.error))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(fail)?;
-        Ok(())
+        let mut out =
+            String::from("# Managed by `mfa user`; edits by hand are kept only if valid.\n");
+        out.push_str(&text);
+        let opts = ReplaceOptions {
+            mode: 0o640,
+            owner: current_owner(path)?,
+            clobber: true,
+        };
+        fsutil::replace(path, out.as_bytes(), &opts).map_err(|e| match e {
+            // "cannot give the new file the owner U:G: ...", "cannot sync: ..."
+            FsError::Io { what, source, .. } => {
+                ConfigError::file(path, format!("{what}: {source}"))
+            }
+            e => ConfigError::file(path, format!("cannot write: {e}")),
+        })
     }
 }
 
-/// Give the replacement the owner and group of the file it replaces. The
-/// rename would otherwise leave a `root:root` file, and mfa-login (setgid to
-/// the group that alone may read /etc/mfa) could no longer read it: every
-/// login would be denied after an `mfa user add`. Refusing is better than
-/// writing a file with other owners.
-fn keep_ownership(path: &Path, replacement: &std::fs::File) -> Result<(), ConfigError> {
+/// The owner and group of the file being replaced, for the replacement.
+/// The rename would otherwise leave a `root:root` file, and mfa-login
+/// (setgid to the group that alone may read /etc/mfa) could no longer read
+/// it: every login would be denied after an `mfa user add`. Refusing is
+/// better than writing a file with other owners.
+fn current_owner(path: &Path) -> Result<Option<(u32, u32)>, ConfigError> {
     use std::os::unix::fs::MetadataExt;
-    let old = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(ConfigError::file(path, format!("cannot stat: {e}"))),
-    };
-    std::os::unix::fs::fchown(replacement, Some(old.uid()), Some(old.gid())).map_err(|e| {
-        ConfigError::file(
-            path,
-            format!(
-                "cannot give the new file the owner {}:{} of the old one: {e}",
-                old.uid(),
-                old.gid()
-            ),
-        )
-    })
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some((m.uid(), m.gid()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::file(path, format!("cannot stat: {e}"))),
+    }
 }
 
 #[cfg(test)]
