@@ -70,17 +70,6 @@ impl FsError {
             source,
         }
     }
-
-    /// The path the error concerns.
-    pub fn path(&self) -> &Path {
-        match self {
-            Self::NotFound(p) | Self::Symlink(p) | Self::NotRegular(p) | Self::LockTimeout(p) => p,
-            Self::WrongOwner { path, .. }
-            | Self::BadMode { path, .. }
-            | Self::TooLarge { path, .. }
-            | Self::Io { path, .. } => path,
-        }
-    }
 }
 
 /// The directory holding `path` (`.` for a bare file name): where its temp

@@ -184,6 +184,19 @@ mod tests {
     }
 
     #[test]
+    fn fsync_dir_takes_directories_only() {
+        let d = tempfile::tempdir().unwrap();
+        fsync_dir(d.path()).unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"").unwrap();
+        assert_eq!(
+            fsync_dir(&f).unwrap_err().raw_os_error(),
+            Some(nix::libc::ENOTDIR)
+        );
+        assert!(fsync_dir(&d.path().join("none")).is_err());
+    }
+
+    #[test]
     fn replaces_a_symlink_itself_never_its_target() {
         let d = tempfile::tempdir().unwrap();
         let target = d.path().join("target");
