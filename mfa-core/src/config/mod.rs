@@ -69,7 +69,7 @@ impl Default for General {
             users_file: None,
             failmode: FailMode::Secure,
             unenrolled: Unenrolled::Deny,
-            request_timeout_secs: Spanned::new(0..0, 10),
+            request_timeout_secs: Spanned::new(0..0, crate::provider::DEFAULT_TIMEOUT.as_secs()),
             login_timeout_secs: Spanned::new(0..0, 90),
             audit_log: None,
         }

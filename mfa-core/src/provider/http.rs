@@ -36,11 +36,7 @@ pub struct HttpSettings<'a> {
 }
 
 pub fn client(settings: &HttpSettings<'_>) -> Result<reqwest::Client, HttpSetupError> {
-    let timeout = if settings.timeout.is_zero() {
-        Duration::from_secs(10)
-    } else {
-        settings.timeout
-    };
+    let timeout = super::effective_timeout(settings.timeout);
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .https_only(false) // scheme policy is enforced by config::check_url

@@ -4,9 +4,29 @@
 //! with a scripted conversation and a simulator, the client with recorded
 //! payloads.
 
+pub mod error;
 pub mod http;
 
 use std::time::Duration;
+
+pub use error::{
+    classify_response, classify_status, transport, FailureClass, Transport, TransportKind,
+};
+
+/// Timeout of one provider request when none is configured: the default
+/// of `[general] request_timeout_secs`, and what every client falls back
+/// to when given zero.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `timeout`, or [`DEFAULT_TIMEOUT`] for zero (which would mean "fail at
+/// once" to reqwest).
+pub fn effective_timeout(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        DEFAULT_TIMEOUT
+    } else {
+        timeout
+    }
+}
 
 /// The longest wait a provider may ask for (Retry-After, a check's ttl, a
 /// token's lifetime). Far above any login deadline (at most 600 s), so

@@ -14,6 +14,9 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::provider::http::{client, HttpSettings, HttpSetupError};
+use crate::provider::{
+    classify_response, classify_status, effective_timeout, transport, FailureClass, TransportKind,
+};
 
 /// Why a message was not delivered. Never holds the URL or the payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +32,19 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
+    /// The shared failure class. A non-2xx answer is classified by its
+    /// status; no answer at all is unavailable.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            DeliveryError::Timeout(_) | DeliveryError::Connect | DeliveryError::Other(_) => {
+                FailureClass::Unavailable
+            }
+            DeliveryError::Status(status) => {
+                classify_status(*status, None).unwrap_or(FailureClass::Refused)
+            }
+        }
+    }
+
     /// Whether the service could not be reached at all (timeout, connection
     /// or TLS failure, 5xx): the only failures `failmode = safe` may forgive.
     /// A 4xx, 429 included, is the service refusing the message, and a
@@ -36,10 +52,7 @@ impl DeliveryError {
     /// logins meets the channel's rate limit): forgiving it would open
     /// `failmode = safe` on demand.
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            DeliveryError::Timeout(_) | DeliveryError::Connect | DeliveryError::Other(_) => true,
-            DeliveryError::Status(status) => (500..=599).contains(status),
-        }
+        self.class() == FailureClass::Unavailable
     }
 }
 
@@ -81,12 +94,10 @@ impl WebhookClient {
             .body(json.to_owned())
             .send()
             .await;
-        let response = sent.map_err(|e| self.classify(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(DeliveryError::Status(status.as_u16()))
+        let response = sent.map_err(|e| self.no_answer(&e))?;
+        match classify_response(&response) {
+            None => Ok(()),
+            Some(_) => Err(DeliveryError::Status(response.status().as_u16())),
         }
     }
 
@@ -94,26 +105,50 @@ impl WebhookClient {
         self.timeout
     }
 
-    fn classify(&self, e: &reqwest::Error) -> DeliveryError {
-        if e.is_timeout() {
-            DeliveryError::Timeout(self.timeout)
-        } else if e.is_connect() {
-            DeliveryError::Connect
-        } else if e.is_redirect() {
-            DeliveryError::Other("redirect")
-        } else if e.is_request() {
-            DeliveryError::Other("request")
-        } else {
-            DeliveryError::Other("transport")
+    /// Only the kind of failure: the causes below reqwest's message could
+    /// still echo the URL, which is a credential.
+    fn no_answer(&self, e: &reqwest::Error) -> DeliveryError {
+        match transport(e).kind {
+            TransportKind::Timeout => DeliveryError::Timeout(self.timeout),
+            TransportKind::Connect => DeliveryError::Connect,
+            TransportKind::Request => DeliveryError::Other("request"),
+            TransportKind::Other => DeliveryError::Other("transport"),
         }
     }
 }
 
-/// The timeout `http::client` applies (zero means its default).
-fn effective_timeout(t: Duration) -> Duration {
-    if t.is_zero() {
-        Duration::from_secs(10)
-    } else {
-        t
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_no_answer_or_5xx_is_unavailable() {
+        for e in [
+            DeliveryError::Timeout(Duration::from_secs(1)),
+            DeliveryError::Connect,
+            DeliveryError::Other("transport"),
+            DeliveryError::Status(500),
+            DeliveryError::Status(503),
+        ] {
+            assert!(e.is_unavailable(), "{e}");
+        }
+        for status in [301, 302, 400, 403, 404, 410, 429] {
+            assert!(!DeliveryError::Status(status).is_unavailable(), "{status}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_url() {
+        let c = WebhookClient::new(
+            "https://hooks.example.com/services/T0/B0/SECRET-TOKEN",
+            &HttpSettings::default(),
+        )
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(
+            !d.contains("SECRET-TOKEN") && !d.contains("hooks.example"),
+            "{d}"
+        );
+        assert_eq!(c.timeout(), crate::provider::DEFAULT_TIMEOUT);
     }
 }

@@ -14,6 +14,7 @@ use super::types::{state_of, CheckState, CreateBody, CreatedCheck, TokenBody};
 use super::{clip, valid_check_id, TruIdError, CHECKS_PATH, SCOPE, TOKEN_PATH};
 use crate::config::{check_url, PhoneCheckConfig};
 use crate::provider::http::{client, HttpSettings};
+use crate::provider::{self, FailureClass};
 
 struct CachedToken {
     value: Zeroizing<String>,
@@ -38,40 +39,22 @@ impl fmt::Debug for TruIdClient {
     }
 }
 
-/// Seconds in a `Retry-After` header (the HTTP-date form is treated as
-/// absent: the caller then uses its own back-off).
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(crate::provider::provider_secs)
-}
-
 fn transport(e: &reqwest::Error) -> TruIdError {
-    let what = if e.is_timeout() {
-        "request timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    TruIdError::Unavailable(what.into())
+    TruIdError::Unavailable(provider::transport(e).kind.as_str().into())
 }
 
-/// Map a non-success status to an error; `detail` from problem+json.
+/// Map a non-success status to an error by the shared classifier; a
+/// refusal's `detail` comes from problem+json.
 async fn status_error(resp: reqwest::Response) -> TruIdError {
     let status = resp.status().as_u16();
-    if status == 429 {
-        return TruIdError::RateLimited {
-            retry_after: retry_after(&resp),
-        };
-    }
-    if status >= 500 {
-        return TruIdError::Unavailable(format!("HTTP {status}"));
+    match provider::classify_response(&resp) {
+        Some(FailureClass::RateLimited { retry_after }) => {
+            return TruIdError::RateLimited { retry_after }
+        }
+        Some(FailureClass::Unavailable) => {
+            return TruIdError::Unavailable(format!("HTTP {status}"))
+        }
+        Some(FailureClass::Refused) | None => {}
     }
     let body: Option<serde_json::Value> = resp.json().await.ok();
     let detail = body
@@ -163,7 +146,7 @@ impl TruIdClient {
         // Refresh a minute early (or at half-life for short tokens) so a
         // token never expires between our check and the provider's.
         let margin = (body.expires_in / 2).min(60);
-        let lifetime = crate::provider::provider_secs(body.expires_in.saturating_sub(margin));
+        let lifetime = provider::provider_secs(body.expires_in.saturating_sub(margin));
         if !lifetime.is_zero() {
             *cached = Some(CachedToken {
                 value: body.access_token.clone(),

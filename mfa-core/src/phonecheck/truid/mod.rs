@@ -20,6 +20,7 @@ pub use types::{CheckState, CheckStatus, CreatedCheck};
 
 use std::time::Duration;
 
+use crate::provider::FailureClass;
 use crate::sanitize::strip_control;
 
 pub const TOKEN_PATH: &str = "/oauth2/v1/token";
@@ -30,6 +31,7 @@ pub const SCOPE: &str = "phone_check";
 /// Longest provider text kept for logs (problem details, error codes).
 const MAX_DETAIL: usize = 200;
 
+/// Each variant has one shared [`FailureClass`] ([`TruIdError::class`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TruIdError {
     /// Unreachable, timed out, 5xx, or an answer that is not what the API
@@ -50,6 +52,20 @@ pub enum TruIdError {
     /// Local misconfiguration (credentials file, URL, CA file).
     #[error("tru.ID client configuration: {0}")]
     Config(String),
+}
+
+impl TruIdError {
+    /// The shared failure class; `None` for a local misconfiguration.
+    pub fn class(&self) -> Option<FailureClass> {
+        match self {
+            Self::Unavailable(_) => Some(FailureClass::Unavailable),
+            Self::RateLimited { retry_after } => Some(FailureClass::RateLimited {
+                retry_after: *retry_after,
+            }),
+            Self::Unauthorized(_) | Self::Rejected { .. } => Some(FailureClass::Refused),
+            Self::Config(_) => None,
+        }
+    }
 }
 
 /// Whether `id` can be a tru.ID check id: hex digits and dashes (UUIDs),

@@ -10,11 +10,12 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::date;
-use super::error::{decode, describe, interpret, DuoError};
+use super::error::{decode, interpret, DuoError};
 use super::sign::{self, Request};
 use super::types::{AuthFactor, AuthStart, AuthStatus, Preauth, ServerTime, TxidOnly};
 use crate::context::Clock;
 use crate::provider::http::{self, HttpSettings, HttpSetupError};
+use crate::provider::{classify_response, effective_timeout, transport, FailureClass};
 
 /// Connection settings of one Duo integration.
 pub struct DuoSettings<'a> {
@@ -94,8 +95,6 @@ pub struct AuthRequest<'a> {
     pub pushinfo: Option<&'a str>,
 }
 
-/// As `provider::http::client` defaults.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The shortest pause between a 429 and the retry, whatever Retry-After says.
 const MIN_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -116,11 +115,7 @@ impl DuoClient {
             skey: Zeroizing::new(s.skey.as_bytes().to_vec()),
             host: s.host.to_owned(),
             backoff: Duration::from_secs(1),
-            timeout: if s.http.timeout.is_zero() {
-                DEFAULT_TIMEOUT
-            } else {
-                s.http.timeout
-            },
+            timeout: effective_timeout(s.http.timeout),
         })
     }
 
@@ -266,12 +261,8 @@ impl DuoClient {
             };
             let resp = self.send(&method, path, params, stamp, limit).await?;
             let status = resp.status().as_u16();
-            if status == 429 {
-                let wait = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| date::retry_after(v, date::system_now()))
+            if let Some(FailureClass::RateLimited { retry_after }) = classify_response(&resp) {
+                let wait = retry_after
                     .unwrap_or(backoff)
                     // `Retry-After: 0` must not turn into a tight loop.
                     .max(MIN_RETRY_PAUSE);
@@ -290,7 +281,7 @@ impl DuoClient {
             let body_deadline = deadline.min(Instant::now() + limit);
             let body = match tokio::time::timeout_at(body_deadline, resp.bytes()).await {
                 Ok(Ok(b)) => b,
-                Ok(Err(e)) => return Err(DuoError::Unreachable(describe(&e))),
+                Ok(Err(e)) => return Err(transport(&e).into()),
                 Err(_) => return Err(DuoError::Unreachable("timed out reading the answer".into())),
             };
             return interpret(status, &body);
@@ -349,9 +340,7 @@ impl DuoClient {
                 .header(reqwest::header::AUTHORIZATION, &s.authorization);
         }
         tracing::debug!(verb, path, "Duo request");
-        rb.send()
-            .await
-            .map_err(|e| DuoError::Unreachable(describe(&e)))
+        rb.send().await.map_err(|e| transport(&e).into())
     }
 }
 

@@ -1,8 +1,6 @@
 //! Dates as the Duo API wants them: RFC 2822 (`Tue, 21 Aug 2012 17:29:18
-//! +0000`) in the `Date` header and in the signed canonical string, and the
-//! two forms of `Retry-After` (seconds, or an HTTP date).
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! +0000`) in the `Date` header and in the signed canonical string.
+//! (`Retry-After` is read by the shared `provider::error`.)
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
@@ -22,26 +20,6 @@ pub fn rfc2822(unix: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// How long a `Retry-After` value asks to wait: delta-seconds or an HTTP
-/// date (relative to `now`). `None` when the value is neither.
-pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(crate::provider::provider_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(
-        when.duration_since(now)
-            .unwrap_or(Duration::ZERO)
-            .min(crate::provider::MAX_PROVIDER_WAIT),
-    )
-}
-
-/// Unix seconds now, from the system clock (for `Retry-After` dates).
-pub fn system_now() -> SystemTime {
-    SystemTime::now().max(UNIX_EPOCH)
 }
 
 // Howard Hinnant's days <-> civil date algorithms (proleptic Gregorian).
@@ -68,28 +46,5 @@ mod tests {
         assert_eq!(rfc2822(1_345_570_158), "Tue, 21 Aug 2012 17:29:18 +0000");
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
-    }
-
-    #[test]
-    fn retry_after_is_capped_so_deadlines_cannot_overflow() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let huge = retry_after("18446744073709551615", now).unwrap();
-        assert_eq!(huge, crate::provider::MAX_PROVIDER_WAIT);
-        // Adding it to now must not panic.
-        let _ = std::time::Instant::now() + huge;
-        let far = retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).unwrap();
-        assert_eq!(far, crate::provider::MAX_PROVIDER_WAIT);
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_and_http_dates() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(7)));
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
-        assert_eq!(retry_after("soon", now), None);
-        assert_eq!(retry_after("-1", now), None);
     }
 }

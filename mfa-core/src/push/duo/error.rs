@@ -1,9 +1,11 @@
-//! What can go wrong talking to Duo, classified for failmode: a service
-//! that could not be used (unreachable, TLS, timeout, 5xx, garbage) versus
-//! a service that answered and refused (4xx, `stat: FAIL`, 429 past the
-//! deadline).
+//! What can go wrong talking to Duo, classified for failmode by the shared
+//! classifier (`provider::error`): a service that could not be used
+//! (unreachable, TLS, timeout, 5xx, garbage) versus a service that answered
+//! and refused (3xx, 4xx, `stat: FAIL`) or rate-limited us past the
+//! deadline.
 
 use super::types::Envelope;
+use crate::provider::{classify_status, FailureClass, Transport};
 use crate::sanitize::strip_control;
 
 /// Why a call failed. [`DuoError::service_failed`] separates the classes
@@ -35,23 +37,41 @@ pub enum DuoError {
 }
 
 impl DuoError {
+    /// The shared failure class; `None` for [`DuoError::Deadline`], which
+    /// is our own deadline running out, not anything the service did.
+    pub fn class(&self) -> Option<FailureClass> {
+        match self {
+            Self::Unreachable(_) | Self::Server(_) | Self::Garbage(_) => {
+                Some(FailureClass::Unavailable)
+            }
+            Self::Refused { .. } => Some(FailureClass::Refused),
+            Self::RateLimited => Some(FailureClass::RateLimited { retry_after: None }),
+            Self::Deadline => None,
+        }
+    }
+
     /// The service could not be used at all: unreachable, TLS, timeout,
     /// 5xx, garbage. Everything else is an answer.
     pub fn service_failed(&self) -> bool {
-        matches!(
-            self,
-            Self::Unreachable(_) | Self::Server(_) | Self::Garbage(_)
-        )
+        self.class() == Some(FailureClass::Unavailable)
+    }
+}
+
+impl From<Transport> for DuoError {
+    fn from(t: Transport) -> Self {
+        DuoError::Unreachable(t.detail)
     }
 }
 
 /// Turn status + body into the `response` value or a classified error.
+/// (A 429 never gets here: the client waits and retries.)
 pub(super) fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
-    if status >= 500 {
+    let class = classify_status(status, None);
+    if class == Some(FailureClass::Unavailable) {
         return Err(DuoError::Server(status));
     }
     let env: Option<Envelope> = serde_json::from_slice(body).ok();
-    if (400..500).contains(&status) {
+    if class.is_some() {
         let (code, message) = env
             .map(|e| {
                 let mut m = e.message.unwrap_or_default();
@@ -66,9 +86,6 @@ pub(super) fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, D
             code,
             message: strip_control(&message, false),
         });
-    }
-    if !(200..300).contains(&status) {
-        return Err(DuoError::Garbage(format!("unexpected HTTP {status}")));
     }
     let env = env.ok_or_else(|| DuoError::Garbage("not a JSON Duo envelope".into()))?;
     match env.stat.as_deref() {
@@ -90,24 +107,6 @@ pub(super) fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, D
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, DuoError> {
     serde_json::from_value(v).map_err(|e| DuoError::Garbage(format!("unexpected response: {e}")))
-}
-
-/// A transport error and its causes, without the URL (which for GET holds
-/// the parameters).
-pub(super) fn describe(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    if e.is_timeout() {
-        parts.push("timed out".to_owned());
-    }
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        parts.push(s.to_string());
-        src = s.source();
-    }
-    if parts.is_empty() {
-        parts.push("request failed".to_owned());
-    }
-    strip_control(&parts.join(": "), false)
 }
 #[cfg(test)]
 mod tests {
@@ -149,7 +148,12 @@ mod tests {
             interpret(200, br#"{"stat":"FAIL","code":40002,"message":"bad \u001b[2Jx"}"#),
             Err(DuoError::Refused { message, .. }) if message == "bad [2Jx"
         ));
-        assert!(matches!(interpret(302, b""), Err(DuoError::Garbage(_))));
+        // A redirect (never followed) is the service answering, as for
+        // every provider: a refusal, never failmode.
+        assert!(matches!(
+            interpret(302, b""),
+            Err(DuoError::Refused { status: 302, .. })
+        ));
     }
 
     #[test]
