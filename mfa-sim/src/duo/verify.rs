@@ -63,6 +63,11 @@ mod tests {
             parse_rfc2822("21 Aug 2012 17:29:18 GMT"),
             Some(1_345_570_158)
         );
+        // Python's email.utils.formatdate, as Duo's own clients send it.
+        assert_eq!(
+            parse_rfc2822("Tue, 21 Aug 2012 17:29:18 -0000"),
+            Some(1_345_570_158)
+        );
         for bad in [
             "",
             "yesterday",

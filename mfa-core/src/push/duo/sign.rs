@@ -15,27 +15,24 @@
 //! (`mfa_sim::duo`).
 
 use hmac::{Hmac, Mac};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha512;
 use zeroize::Zeroizing;
 
 type HmacSha512 = Hmac<Sha512>;
 
-/// Percent-encode one key or value as Duo canonicalises it.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'~' | b'-') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
-}
+/// What Duo leaves unencoded: RFC 3986 unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'-');
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// Percent-encode one key or value as Duo canonicalises it (upper-case
+/// `%XX` over UTF-8, space as `%20`).
+pub fn encode(s: &str) -> String {
+    utf8_percent_encode(s, UNRESERVED).to_string()
+}
 
 /// The canonical parameter string: encoded pairs sorted by key, then value.
 pub fn canon_params<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
