@@ -13,13 +13,23 @@ pub struct Account {
     pub gid: u32,
     pub home: PathBuf,
     pub shell: PathBuf,
-    /// Names of every group the account is a member of (primary included).
+    /// Group memberships known up front (static tables in tests and demos).
+    /// [`SystemAccounts`] leaves it empty and answers
+    /// [`Accounts::member_of`] on demand instead: resolving every group on
+    /// every login costs sshd's child hundreds of syscalls for nothing when
+    /// no rule names a group.
     pub groups: Vec<String>,
 }
 
 pub trait Accounts: Send + Sync {
     /// Look an account up by its exact name. `None` when it does not exist.
     fn lookup(&self, name: &str) -> Option<Account>;
+
+    /// Whether `account` is a member of the group named exactly `group`
+    /// (its primary group included).
+    fn member_of(&self, account: &Account, group: &str) -> bool {
+        account.groups.iter().any(|g| g == group)
+    }
 }
 
 /// The system's passwd and group databases (NSS).
@@ -37,26 +47,38 @@ impl Accounts for SystemAccounts {
         if user.name != name {
             return None;
         }
-        let groups = group_names(&user.name, user.gid);
         Some(Account {
             name: user.name,
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
             home: user.dir,
             shell: user.shell,
-            groups,
+            groups: Vec::new(),
         })
     }
-}
 
-fn group_names(user: &str, primary: Gid) -> Vec<String> {
-    let Ok(cname) = std::ffi::CString::new(user) else {
-        return Vec::new();
-    };
-    let gids = nix::unistd::getgrouplist(&cname, primary).unwrap_or_else(|_| vec![primary]);
-    gids.into_iter()
-        .filter_map(|g| Group::from_gid(g).ok().flatten().map(|g| g.name))
-        .collect()
+    /// One `getgrnam` for the named group, then the account's group list:
+    /// only the groups a rule names are ever resolved.
+    fn member_of(&self, account: &Account, group: &str) -> bool {
+        if group.is_empty() || group.contains('\0') {
+            return false;
+        }
+        let Ok(Some(g)) = Group::from_name(group) else {
+            return false;
+        };
+        // NSS backends may match case-insensitively; we match exactly.
+        if g.name != group {
+            return false;
+        }
+        if g.gid.as_raw() == account.gid {
+            return true;
+        }
+        let Ok(cname) = std::ffi::CString::new(account.name.as_str()) else {
+            return false;
+        };
+        nix::unistd::getgrouplist(&cname, Gid::from_raw(account.gid))
+            .is_ok_and(|gids| gids.contains(&g.gid))
+    }
 }
 
 /// The name of the account with this uid, if any.
@@ -87,7 +109,9 @@ mod tests {
     fn root_exists_and_names_match_exactly() {
         let root = SystemAccounts.lookup("root").unwrap();
         assert_eq!(root.uid, 0);
-        assert!(root.groups.iter().any(|g| g == "root"));
+        assert!(SystemAccounts.member_of(&root, "root"));
+        assert!(!SystemAccounts.member_of(&root, "ROOT"));
+        assert!(!SystemAccounts.member_of(&root, "no-such-group-x9"));
         assert!(SystemAccounts.lookup("ROOT").is_none());
         assert!(SystemAccounts.lookup("ro\0ot").is_none());
         assert!(SystemAccounts.lookup("").is_none());

@@ -4,10 +4,14 @@
 //! deterministic; production uses [`SystemClock`] and [`OsRandom`].
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::accounts::{Accounts, SystemAccounts};
+use crate::accounts::{Account, Accounts, SystemAccounts};
+
+/// The login deadline of a context built without a session (the default
+/// `general.login_timeout_secs`).
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(90);
 
 /// Wall-clock time in seconds since the Unix epoch.
 pub trait Clock: Send + Sync {
@@ -97,6 +101,11 @@ pub struct AuthContext {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn RandomSource>,
     pub accounts: Arc<dyn Accounts>,
+    /// The one deadline of this login: the engine stops here, and factors
+    /// that wait (polls, terminal reads) never wait past it.
+    pub deadline: Instant,
+    /// `user` looked up once, on first use, for the policy and every factor.
+    account: OnceLock<Option<Account>>,
 }
 
 impl AuthContext {
@@ -114,11 +123,26 @@ impl AuthContext {
             clock: Arc::new(SystemClock),
             rng: Arc::new(OsRandom),
             accounts: Arc::new(SystemAccounts),
+            deadline: Instant::now() + DEFAULT_DEADLINE,
+            account: OnceLock::new(),
         }
     }
 
     pub fn now(&self) -> u64 {
         self.clock.now_unix()
+    }
+
+    /// The account of `user`, looked up in `accounts` on the first call and
+    /// remembered: one lookup per login however many factors ask.
+    pub fn account(&self) -> Option<&Account> {
+        self.account
+            .get_or_init(|| self.accounts.lookup(&self.user))
+            .as_ref()
+    }
+
+    /// Time left before the deadline (zero once it passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 }
 

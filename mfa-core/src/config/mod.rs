@@ -247,6 +247,22 @@ impl Config {
     }
 
     /// The users file this config points to.
+    /// The users file this config names; the default path may be absent
+    /// (no one enrolled through it), a path given explicitly may not.
+    pub fn load_users(&self) -> Result<UsersDb, ConfigError> {
+        let path = self.users_file();
+        let optional = self.general.users_file.is_none() && path == Path::new(DEFAULT_USERS_FILE);
+        UsersDb::load(&path, optional)
+    }
+
+    /// The deadline of a login that starts at `start`: the one place the
+    /// login timeout becomes an instant (the session puts it in the
+    /// context; the engine, the factors and the front end's terminal all
+    /// stop there).
+    pub fn login_deadline(&self, start: std::time::Instant) -> std::time::Instant {
+        start + std::time::Duration::from_secs(*self.general.login_timeout_secs.get_ref())
+    }
+
     pub fn users_file(&self) -> PathBuf {
         self.general
             .users_file

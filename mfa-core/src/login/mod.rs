@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-use crate::accounts::Account;
+use crate::accounts::{Account, Accounts, SystemAccounts};
+use crate::pam::PassMode;
+use crate::session::{FrontEnd, LoginVerdict, NetworkRunner, Prepared, Session, SessionError};
 
 /// The environment variable a non-interactive client may send (sshd
 /// `AcceptEnv MFA_PASSCODE`) to answer the code prompt. Removed before exec.
@@ -134,6 +136,52 @@ impl LoginRequest {
             passcode,
         })
     }
+}
+
+/// The account whose uid is `uid`, looked up by name and cross-checked:
+/// a name that resolves to another uid (two entries, a case-folding NSS
+/// backend) is no account at all.
+pub fn account_of_uid(uid: u32) -> Option<Account> {
+    let name = crate::accounts::name_of_uid(uid)?;
+    SystemAccounts.lookup(&name).filter(|a| a.uid == uid)
+}
+
+impl LoginRequest {
+    /// [`LoginRequest::from_parts`] against the system's account database.
+    pub fn from_system(
+        args: LoginArgs,
+        real_uid: u32,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, LoginError> {
+        Self::from_parts(args, real_uid, env, &account_of_uid, &|n| {
+            SystemAccounts.lookup(n)
+        })
+    }
+}
+
+/// Build mfa-login's login: called while the setgid group can still read
+/// provider credentials.
+pub fn prepare(
+    session: Session,
+    fe: &mut dyn FrontEnd,
+) -> Result<Prepared<NetworkRunner>, SessionError> {
+    session.prepare::<NetworkRunner>(fe)
+}
+
+/// Decide mfa-login's session: the whole policy on the network runner,
+/// then what to exec (see [`LoginVerdict::new`] for why `Ignore` starts
+/// the shell too).
+pub fn decide(
+    login: Prepared<NetworkRunner>,
+    fe: &mut dyn FrontEnd,
+    request: &LoginRequest,
+) -> Result<LoginVerdict, SessionError> {
+    let decision = login.run(fe, PassMode::Prompt)?;
+    Ok(LoginVerdict::new(
+        &decision,
+        &request.account,
+        request.command.as_deref(),
+    ))
 }
 
 /// What to exec once the factor passed.

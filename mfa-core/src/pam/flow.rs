@@ -6,45 +6,21 @@ use zeroize::Zeroizing;
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, SecretAnswer};
 use crate::policy::{Decision, Engine};
+use crate::session::AuthTok;
 
 use super::args::PassMode;
 use super::pass::{split_code, FirstPassConversation, FORWARD_PASS_PROMPT};
 
-/// The PAM results the module can give. The glue maps them to libpam's
-/// numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PamVerdict {
-    /// PAM_SUCCESS: the second factor was verified (or `failmode = safe`
-    /// let a provider outage through, as configured).
-    Success,
-    /// PAM_AUTH_ERR: anything that is not a verified success.
-    AuthErr,
-    /// PAM_IGNORE: `nullok` / `unenrolled = allow` / a skip rule. Never a
-    /// success: another module must still say yes.
-    Ignore,
-    /// PAM_SERVICE_ERR: the module is misconfigured (unknown argument,
-    /// unreadable or invalid config) or failed internally. Chosen over
-    /// PAM_AUTHINFO_UNAVAIL because stacks commonly map that one to
-    /// `ignore` (it reads as "network directory down"), which would turn an
-    /// admin's typo into a login without the second factor.
-    ServiceErr,
-}
+/// Stands in for `PAM_AUTHTOK` where the front end has none.
+struct NoAuthTok;
 
-/// The engine's decision as a PAM result.
-pub fn verdict_for(decision: &Decision) -> PamVerdict {
-    match decision {
-        Decision::Allow { .. } => PamVerdict::Success,
-        Decision::Deny { .. } => PamVerdict::AuthErr,
-        Decision::Ignore { .. } => PamVerdict::Ignore,
+impl AuthTok for NoAuthTok {
+    fn get(&self) -> Option<SecretAnswer> {
+        None
     }
-}
-
-/// `PAM_AUTHTOK`: the password stacked modules share.
-pub trait AuthTok {
-    fn get(&self) -> Option<SecretAnswer>;
-    /// Store `value` for the modules after this one. A failure is logged by
-    /// the caller's PAM stack; the code is already judged on its own.
-    fn set(&mut self, value: &str) -> Result<(), String>;
+    fn set(&mut self, _value: &str) -> Result<(), String> {
+        Err("this front end has no shared password".into())
+    }
 }
 
 /// Run one authentication under `pass`.
@@ -61,9 +37,11 @@ pub async fn authenticate(
     engine: &Engine,
     ctx: &AuthContext,
     conv: &mut dyn Conversation,
-    authtok: &mut dyn AuthTok,
+    authtok: Option<&mut dyn AuthTok>,
     pass: PassMode,
 ) -> Decision {
+    let mut none = NoAuthTok;
+    let authtok = authtok.unwrap_or(&mut none);
     match pass {
         PassMode::Prompt => engine.authenticate(ctx, conv).await,
         PassMode::ForwardPass => {

@@ -5,8 +5,10 @@
 //! these types and back.
 
 pub mod args;
+pub mod entry;
 pub mod flow;
 pub mod pass;
 
 pub use args::{PamArgs, PamArgsError, PassMode};
-pub use flow::{authenticate, verdict_for, AuthTok, PamVerdict};
+pub use entry::authenticate_pam;
+pub use flow::authenticate;

@@ -263,7 +263,10 @@ impl Factor for PhoneCheckFactor {
             ));
         }
         let started = Instant::now();
-        let login_deadline = started + self.login_timeout.saturating_sub(Duration::from_secs(2));
+        let margin = Duration::from_secs(2);
+        let login_deadline = (started + self.login_timeout.saturating_sub(margin)).min(
+            Instant::from_std(ctx.deadline.checked_sub(margin).unwrap_or(ctx.deadline)),
+        );
         let check = match self.create(phone, login_deadline, conv).await? {
             Ok(c) => c,
             Err(outcome) => return Ok(outcome),

@@ -2,16 +2,17 @@
 //! `unenrolled`, writes exactly one audit record, returns one decision.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use crate::audit::{AuditRecord, AuditSink, FileAudit, Noted, TracingAudit};
-use crate::config::{
-    Config, ConfigError, FailMode, Require, Unenrolled, UsersDb, DEFAULT_USERS_FILE,
-};
+use crate::config::{Config, ConfigError, FailMode, Require, Unenrolled, UsersDb};
 use crate::context::AuthContext;
 use crate::conversation::Conversation;
-use crate::factor::{self, Factor, FactorError, FactorKind, Outcome};
+use crate::factor::{Factor, FactorError, FactorKind, Outcome};
+use crate::session::{NetworkRunner, Runner};
 
 use super::plan::{plan, Plan};
 
@@ -53,12 +54,30 @@ impl Decision {
     }
 }
 
+/// Builds the implementation of one factor kind from the config and the
+/// users file. Which builder an engine gets decides which factors the
+/// binary links (see `session::runner`).
+pub type Builder = fn(FactorKind, &Config, &Arc<UsersDb>) -> Result<Arc<dyn Factor>, ConfigError>;
+
+/// The engine's work for one login.
+pub type Work<'a> = Pin<Box<dyn Future<Output = Decision> + Send + 'a>>;
+/// That work bounded by the deadline: `None` when the deadline passed.
+pub type Bounded<'a> = Pin<Box<dyn Future<Output = Option<Decision>> + Send + 'a>>;
+
+/// Bounds a login's work by its deadline (tokio's timer, or a check after
+/// the fact where there is no runtime).
+pub trait Timer: Sync {
+    fn until<'a>(&'a self, deadline: Instant, work: Work<'a>) -> Bounded<'a>;
+}
+
 pub struct Engine {
     config: Config,
     users: Arc<UsersDb>,
     factors: HashMap<FactorKind, Arc<dyn Factor>>,
     override_factors: Option<Vec<FactorKind>>,
     audit: Vec<Box<dyn AuditSink>>,
+    builder: Builder,
+    timer: &'static dyn Timer,
 }
 
 impl std::fmt::Debug for Engine {
@@ -73,10 +92,7 @@ impl Engine {
     /// Build the engine: load the users file and construct every factor the
     /// policy can name, so configuration errors surface now.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let users_path = config.users_file();
-        let optional = config.general.users_file.is_none()
-            && users_path == std::path::Path::new(DEFAULT_USERS_FILE);
-        let users = UsersDb::load(&users_path, optional)?;
+        let users = config.load_users()?;
         Self::with_users(config, users)
     }
 
@@ -93,27 +109,53 @@ impl Engine {
         users: UsersDb,
         given: Vec<Arc<dyn Factor>>,
     ) -> Result<Self, ConfigError> {
-        let mut audit: Vec<Box<dyn AuditSink>> = vec![Box::new(TracingAudit)];
-        if let Some(path) = &config.general.audit_log {
-            audit.push(Box::new(FileAudit { path: path.clone() }));
-        }
-        let mut engine = Self {
-            config,
-            users: Arc::new(users),
-            factors: HashMap::new(),
-            override_factors: None,
-            audit,
-        };
+        let mut engine = Self::bare::<NetworkRunner>(config, Arc::new(users));
         for f in given {
             engine.factors.insert(f.kind(), f);
         }
         for kind in engine.referenced_kinds() {
-            if !engine.factors.contains_key(&kind) {
-                let f = factor::build(kind, &engine.config, &engine.users)?;
-                engine.factors.insert(kind, f);
-            }
+            engine.ensure(kind)?;
         }
         Ok(engine)
+    }
+
+    /// An engine that runs on `R` and builds only `kinds` (the plan of the
+    /// login at hand), so a runner without the network factors never meets
+    /// one.
+    pub fn for_kinds<R: Runner>(
+        config: Config,
+        users: Arc<UsersDb>,
+        kinds: &[FactorKind],
+    ) -> Result<Self, ConfigError> {
+        let mut engine = Self::bare::<R>(config, users);
+        for &kind in kinds {
+            engine.ensure(kind)?;
+        }
+        Ok(engine)
+    }
+
+    fn bare<R: Runner>(config: Config, users: Arc<UsersDb>) -> Self {
+        let mut audit: Vec<Box<dyn AuditSink>> = vec![Box::new(TracingAudit)];
+        if let Some(path) = &config.general.audit_log {
+            audit.push(Box::new(FileAudit { path: path.clone() }));
+        }
+        Self {
+            config,
+            users,
+            factors: HashMap::new(),
+            override_factors: None,
+            audit,
+            builder: R::BUILDER,
+            timer: R::TIMER,
+        }
+    }
+
+    fn ensure(&mut self, kind: FactorKind) -> Result<(), ConfigError> {
+        if !self.factors.contains_key(&kind) {
+            let f = (self.builder)(kind, &self.config, &self.users)?;
+            self.factors.insert(kind, f);
+        }
+        Ok(())
     }
 
     fn referenced_kinds(&self) -> Vec<FactorKind> {
@@ -133,13 +175,23 @@ impl Engine {
     /// Replace the factor list for every user (PAM `factor=`, `--factor`).
     pub fn override_factors(mut self, kinds: Vec<FactorKind>) -> Result<Self, ConfigError> {
         for &k in &kinds {
-            if !self.factors.contains_key(&k) {
-                let f = factor::build(k, &self.config, &self.users)?;
-                self.factors.insert(k, f);
-            }
+            self.ensure(k)?;
         }
         self.override_factors = Some(kinds);
         Ok(self)
+    }
+
+    /// The factors `ctx.user` would be asked for, or `None` when a rule
+    /// skips or denies them.
+    pub fn plan(&self, ctx: &AuthContext) -> Plan {
+        plan(
+            &self.config,
+            &self.users,
+            &ctx.user,
+            ctx.account(),
+            ctx.accounts.as_ref(),
+            self.override_factors.as_deref(),
+        )
     }
 
     /// Use this implementation for its kind (tests, simulators).
@@ -156,19 +208,14 @@ impl Engine {
         &self.config
     }
 
-    /// Decide one login. Always returns; never longer than the configured
-    /// login timeout.
+    /// Decide one login. Always returns; never after `ctx.deadline`.
     pub async fn authenticate(&self, ctx: &AuthContext, conv: &mut dyn Conversation) -> Decision {
-        let limit = Duration::from_secs(*self.config.general.login_timeout_secs.get_ref());
         let mut ran = Vec::new();
-        let (decided, noted) = crate::audit::with_notes(tokio::time::timeout(
-            limit,
-            self.decide(ctx, conv, &mut ran),
-        ))
-        .await;
+        let work: Work<'_> = Box::pin(self.decide(ctx, conv, &mut ran));
+        let (decided, noted) = crate::audit::with_notes(self.timer.until(ctx.deadline, work)).await;
         let decision = match decided {
-            Ok(d) => d,
-            Err(_) => {
+            Some(d) => d,
+            None => {
                 let _ = conv.error("Authentication timed out.").await;
                 Decision::Deny {
                     reason: "login deadline reached".into(),
@@ -220,14 +267,7 @@ impl Engine {
         conv: &mut dyn Conversation,
         ran: &mut Vec<FactorKind>,
     ) -> Decision {
-        let account = ctx.accounts.lookup(&ctx.user);
-        let kinds = match plan(
-            &self.config,
-            &self.users,
-            &ctx.user,
-            account.as_ref(),
-            self.override_factors.as_deref(),
-        ) {
+        let kinds = match self.plan(ctx) {
             Plan::Skip => {
                 return Decision::Ignore {
                     reason: "skip rule".into(),

@@ -3,5 +3,5 @@
 mod engine;
 mod plan;
 
-pub use engine::{Decision, Engine};
+pub use engine::{Bounded, Builder, Decision, Engine, Timer, Work};
 pub use plan::{plan, Plan};

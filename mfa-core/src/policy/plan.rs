@@ -1,6 +1,6 @@
 //! Which factors apply to a user: rules, the user's own list, the default.
 
-use crate::accounts::Account;
+use crate::accounts::{Account, Accounts};
 use crate::config::{Config, RuleAction, UsersDb};
 use crate::factor::FactorKind;
 
@@ -23,11 +23,12 @@ pub fn plan(
     users: &UsersDb,
     user: &str,
     account: Option<&Account>,
+    accounts: &dyn Accounts,
     override_factors: Option<&[FactorKind]>,
 ) -> Plan {
     let rule = config.policy.rules.iter().find(|r| {
         r.users.iter().any(|u| u == user)
-            || account.is_some_and(|a| r.groups.iter().any(|g| a.groups.contains(g)))
+            || account.is_some_and(|a| r.groups.iter().any(|g| accounts.member_of(a, g)))
     });
     match rule.map(|r| r.action) {
         Some(RuleAction::Skip) => return Plan::Skip,
@@ -90,7 +91,8 @@ action = "deny"
                 ..Default::default()
             },
         );
-        let p = |u: &str, g: &[&str]| plan(&cfg, &users, u, Some(&account(u, g)), None);
+        let db = crate::accounts::StaticAccounts::default();
+        let p = |u: &str, g: &[&str]| plan(&cfg, &users, u, Some(&account(u, g)), &db, None);
         assert_eq!(p("svc", &[]), Plan::Skip);
         assert_eq!(
             p("Svc", &[]),
@@ -105,15 +107,15 @@ action = "deny"
         assert_eq!(p("mallory", &[]), Plan::Deny);
         assert_eq!(p("carol", &[]), Plan::Run(vec![FactorKind::Webhook]));
         assert_eq!(
-            plan(&cfg, &users, "carol", None, Some(&[FactorKind::Totp])),
+            plan(&cfg, &users, "carol", None, &db, Some(&[FactorKind::Totp])),
             Plan::Run(vec![FactorKind::Totp])
         );
         assert_eq!(
-            plan(&cfg, &users, "svc", None, Some(&[FactorKind::Totp])),
+            plan(&cfg, &users, "svc", None, &db, Some(&[FactorKind::Totp])),
             Plan::Skip
         );
         assert_eq!(
-            plan(&cfg, &users, "[a-z]*", None, None),
+            plan(&cfg, &users, "[a-z]*", None, &db, None),
             Plan::Run(vec![FactorKind::Push, FactorKind::Totp])
         );
     }

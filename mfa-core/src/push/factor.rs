@@ -57,6 +57,9 @@ impl Timing {
     }
 }
 
+/// How long before the login deadline the push exchange gives up.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
 pub struct PushFactor {
     client: DuoClient,
     autopush: bool,
@@ -316,7 +319,13 @@ impl Factor for PushFactor {
             Some(Err(e)) => return Ok(Outcome::Deny(format!("login name as Duo user: {e}"))),
         };
         let duo_user = duo_name.as_str();
-        let deadline = Instant::now() + self.timing.deadline;
+        // The factor's own limit, and in any case a margin before the
+        // login's deadline so it reports its own timeout first.
+        let deadline = (Instant::now() + self.timing.deadline).min(Instant::from_std(
+            ctx.deadline
+                .checked_sub(DEADLINE_MARGIN)
+                .unwrap_or(ctx.deadline),
+        ));
 
         // Stage 1, before the authentication starts: failmode may apply.
         let server_time = match self.client.ping(deadline).await {

@@ -144,7 +144,7 @@ impl Factor for WebhookFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, FactorError> {
-        if ctx.accounts.lookup(&ctx.user).is_none() {
+        if ctx.account().is_none() {
             return Ok(Outcome::NotEnrolled);
         }
         if !ctx.interactive {

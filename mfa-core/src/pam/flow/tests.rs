@@ -7,6 +7,7 @@ use crate::config::{Config, UsersDb};
 use crate::context::FixedClock;
 use crate::conversation::scripted::{ScriptedConversation, Step};
 use crate::otp::{format_code, hotp, time_step, Algorithm};
+use crate::session::PamVerdict;
 
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 const NOW: u64 = 1_700_000_000;
@@ -84,7 +85,7 @@ fn run(f: &Fixture, steps: Vec<Step>, tok: &mut Tok, pass: PassMode) -> Decision
         .enable_all()
         .build()
         .unwrap();
-    let d = rt.block_on(authenticate(&f.engine, &f.ctx, &mut conv, tok, pass));
+    let d = rt.block_on(authenticate(&f.engine, &f.ctx, &mut conv, Some(tok), pass));
     conv.finish();
     d
 }
@@ -127,7 +128,7 @@ fn forward_pass_asks_once_and_forwards_the_password() {
         &mut tok,
         PassMode::ForwardPass,
     );
-    assert_eq!(verdict_for(&d), PamVerdict::AuthErr, "{d:?}");
+    assert_eq!(PamVerdict::from(&d), PamVerdict::AuthErr, "{d:?}");
     assert_eq!(tok.0.as_deref(), Some("pw"));
 }
 
@@ -141,7 +142,7 @@ fn forward_pass_hang_up_denies_through_the_engine() {
         &mut tok,
         PassMode::ForwardPass,
     );
-    assert_eq!(verdict_for(&d), PamVerdict::AuthErr, "{d:?}");
+    assert_eq!(PamVerdict::from(&d), PamVerdict::AuthErr, "{d:?}");
     assert!(
         matches!(&d, Decision::Deny { reason } if reason.starts_with("totp: ")),
         "audited by the engine: {d:?}"
@@ -185,7 +186,11 @@ fn use_first_pass_takes_the_code_from_authtok_and_never_prompts() {
     ] {
         let mut tok = Tok(start.clone());
         let d = run(&f, vec![], &mut tok, PassMode::UseFirstPass);
-        assert_eq!(verdict_for(&d), PamVerdict::AuthErr, "{start:?}: {d:?}");
+        assert_eq!(
+            PamVerdict::from(&d),
+            PamVerdict::AuthErr,
+            "{start:?}: {d:?}"
+        );
         assert_eq!(tok.0, start, "unchanged on failure");
     }
 }
@@ -236,18 +241,18 @@ fn try_first_pass_falls_back_to_a_prompt() {
 #[test]
 fn decisions_map_to_pam_results() {
     assert_eq!(
-        verdict_for(&Decision::Allow {
+        PamVerdict::from(&Decision::Allow {
             factor: None,
             fail_open: true
         }),
         PamVerdict::Success
     );
     assert_eq!(
-        verdict_for(&Decision::Deny { reason: "x".into() }),
+        PamVerdict::from(&Decision::Deny { reason: "x".into() }),
         PamVerdict::AuthErr
     );
     assert_eq!(
-        verdict_for(&Decision::Ignore { reason: "x".into() }),
+        PamVerdict::from(&Decision::Ignore { reason: "x".into() }),
         PamVerdict::Ignore
     );
 }
