@@ -16,7 +16,6 @@ pub const PAM_SERVICE_ERR: c_int = 3;
 #[cfg(test)]
 pub const PAM_BUF_ERR: c_int = 5;
 pub const PAM_AUTH_ERR: c_int = 7;
-pub const PAM_USER_UNKNOWN: c_int = 10;
 pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_IGNORE: c_int = 25;
 
@@ -35,6 +34,8 @@ pub const PAM_ERROR_MSG: c_int = 3;
 pub const PAM_TEXT_INFO: c_int = 4;
 
 pub const LOG_ERR: c_int = 3;
+pub const LOG_WARNING: c_int = 4;
+pub const LOG_NOTICE: c_int = 5;
 pub const LOG_DEBUG: c_int = 7;
 
 #[repr(C)]

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
 use mfa_core::conversation::SecretAnswer;
-use mfa_core::pam::AuthTok;
+use mfa_core::session::{AuthTok, UserError};
 use zeroize::Zeroizing;
 
 use crate::ffi;
@@ -21,15 +21,17 @@ impl Handle {
     }
 
     /// `PAM_USER`, asking the application if it is not set yet.
-    pub fn user(&self) -> Result<String, c_int> {
+    pub fn user(&self) -> Result<String, UserError> {
         let mut p: *const c_char = std::ptr::null();
         // SAFETY: valid handle; libpam owns the returned string.
         let rc = unsafe { ffi::pam_get_user(self.0, &mut p, std::ptr::null()) };
         if rc != ffi::PAM_SUCCESS {
-            return Err(rc);
+            return Err(UserError::Unavailable(format!(
+                "pam_get_user failed (PAM error {rc})"
+            )));
         }
         if p.is_null() {
-            return Err(ffi::PAM_USER_UNKNOWN);
+            return Err(UserError::Unusable);
         }
         // SAFETY: libpam returns a NUL-terminated string that lives as long
         // as the item; copied at once.
@@ -37,7 +39,7 @@ impl Handle {
         // A name that is not UTF-8 cannot match an account exactly.
         name.to_str()
             .map(str::to_owned)
-            .map_err(|_| ffi::PAM_USER_UNKNOWN)
+            .map_err(|_| UserError::Unusable)
     }
 
     fn item_ptr(&self, item: c_int) -> Option<*const c_void> {
