@@ -4,7 +4,7 @@
 //! deterministic; production uses [`SystemClock`] and [`OsRandom`].
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::accounts::{Account, Accounts, SystemAccounts};
@@ -104,8 +104,9 @@ pub struct AuthContext {
     /// The one deadline of this login: the engine stops here, and factors
     /// that wait (polls, terminal reads) never wait past it.
     pub deadline: Instant,
-    /// `user` looked up once, on first use, for the policy and every factor.
-    account: OnceLock<Option<Account>>,
+    /// `user` looked up once, on first use, for the policy and every
+    /// factor; keyed by the name so a changed `user` is looked up afresh.
+    account: Arc<Mutex<Option<(String, Option<Account>)>>>,
 }
 
 impl AuthContext {
@@ -124,7 +125,7 @@ impl AuthContext {
             rng: Arc::new(OsRandom),
             accounts: Arc::new(SystemAccounts),
             deadline: Instant::now() + DEFAULT_DEADLINE,
-            account: OnceLock::new(),
+            account: Arc::default(),
         }
     }
 
@@ -134,10 +135,18 @@ impl AuthContext {
 
     /// The account of `user`, looked up in `accounts` on the first call and
     /// remembered: one lookup per login however many factors ask.
-    pub fn account(&self) -> Option<&Account> {
-        self.account
-            .get_or_init(|| self.accounts.lookup(&self.user))
-            .as_ref()
+    pub fn account(&self) -> Option<Account> {
+        let Ok(mut cache) = self.account.lock() else {
+            return self.accounts.lookup(&self.user);
+        };
+        if let Some((name, account)) = cache.as_ref() {
+            if *name == self.user {
+                return account.clone();
+            }
+        }
+        let account = self.accounts.lookup(&self.user);
+        *cache = Some((self.user.clone(), account.clone()));
+        account
     }
 
     /// Time left before the deadline (zero once it passed).

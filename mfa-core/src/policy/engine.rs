@@ -188,7 +188,7 @@ impl Engine {
             &self.config,
             &self.users,
             &ctx.user,
-            ctx.account(),
+            ctx.account().as_ref(),
             ctx.accounts.as_ref(),
             self.override_factors.as_deref(),
         )

@@ -103,7 +103,7 @@ impl Session {
             &self.config,
             &self.users,
             &ctx.user,
-            ctx.account(),
+            ctx.account().as_ref(),
             ctx.accounts.as_ref(),
             self.factors.as_deref(),
         ) {

@@ -124,7 +124,7 @@ impl Factor for TotpFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, FactorError> {
-        let Some(account) = ctx.account().cloned() else {
+        let Some(account) = ctx.account() else {
             return Ok(Outcome::NotEnrolled);
         };
         let path = self.secret_path(&account);
