@@ -81,6 +81,9 @@ impl RandomSource for OsRandom {
     }
 }
 
+/// A looked-up account and the name it was looked up by.
+type CachedAccount = (String, Option<Account>);
+
 /// One login attempt, as seen by the core.
 #[derive(Clone)]
 pub struct AuthContext {
@@ -106,7 +109,7 @@ pub struct AuthContext {
     pub deadline: Instant,
     /// `user` looked up once, on first use, for the policy and every
     /// factor; keyed by the name so a changed `user` is looked up afresh.
-    account: Arc<Mutex<Option<(String, Option<Account>)>>>,
+    account: Arc<Mutex<Option<CachedAccount>>>,
 }
 
 impl AuthContext {
