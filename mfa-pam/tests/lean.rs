@@ -1,0 +1,98 @@
+//! The lean `pam_mfa.so`: no network code inside, TOTP logins without the
+//! network object, and a network plan that fails closed when the network
+//! object is missing or untrusted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+
+/// Source paths the compiler embeds (panic locations) for a crate's code:
+/// they survive stripping, so they show what was linked.
+fn crates_linked(object: &Path) -> Vec<&'static str> {
+    let bytes = std::fs::read(object).unwrap();
+    let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    let mut found = Vec::new();
+    for krate in ["/reqwest-", "/hyper-", "/rustls-", "/ring-", "/h2-", "/tokio-rustls-"] {
+        if has(krate) {
+            found.push(krate);
+        }
+    }
+    // tokio's task-local (the audit notes) is plain data; its runtime is not.
+    if has("/tokio-1.") && (has("/src/runtime/") || has("/src/net/")) {
+        found.push("tokio runtime");
+    }
+    found
+}
+
+#[test]
+fn the_lean_module_links_no_network_code() {
+    let lean = module();
+    let net = release_artefact("libpam_mfa_net.so");
+    assert!(
+        crates_linked(&net).len() >= 4,
+        "the check finds the network crates where they are: {:?}",
+        crates_linked(&net)
+    );
+    assert_eq!(crates_linked(&lean), Vec::<&str>::new(), "{}", lean.display());
+}
+
+fn copy(from: &Path, to: &Path, mode: u32) {
+    std::fs::copy(from, to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn totp_needs_no_network_object_and_a_network_plan_fails_closed_without_one() {
+    let Some((user, svc)) = setup("mfalean") else {
+        return;
+    };
+    // pam_mfa.so alone in a directory of its own.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lean = dir.path().join("pam_mfa.so");
+    copy(&module(), &lean, 0o644);
+    let line = |args: &str| format!("required {} {args}", lean.display());
+
+    svc.add("totp", &[line("")]);
+    let r = svc.pamtester("totp", &user.name, &["authenticate"], &code(SECRET));
+    assert!(r.ok, "TOTP without pam_mfa_net.so: {}", r.out);
+
+    // A config that gives this user the webhook factor: the lean object
+    // hands the login over, finds no network object, and fails closed
+    // without asking anything.
+    let cfg = dir.path().join("mfa.toml");
+    std::fs::write(
+        &cfg,
+        "[policy]\nfactors = [\"webhook\"]\n[webhook]\nurl = \"http://127.0.0.1:9/hook\"\npreset = \"generic\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let webhook = line(&format!("config={}", cfg.display()));
+    svc.add("webhook", &[webhook]);
+    let r = svc.pamtester("webhook", &user.name, &["authenticate"], "123456\n");
+    assert!(!r.ok, "{}", r.out);
+    assert_eq!(r.prompts("code"), 0, "nothing asked: {}", r.out);
+
+    // A network object anyone may write is refused the same way.
+    let net = dir.path().join("pam_mfa_net.so");
+    copy(&release_artefact("libpam_mfa_net.so"), &net, 0o666);
+    let r = svc.pamtester("webhook", &user.name, &["authenticate"], "123456\n");
+    assert!(!r.ok, "{}", r.out);
+    assert_eq!(r.prompts("code"), 0, "nothing asked: {}", r.out);
+
+    // A trusted one runs the login (the webhook is unreachable here, so
+    // the person is told and denied, after being handed over).
+    std::fs::set_permissions(&net, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = svc.pamtester("webhook", &user.name, &["authenticate"], "123456\n");
+    assert!(!r.ok, "{}", r.out);
+    assert!(
+        r.out.contains("could not") || r.out.contains("unavailable") || r.out.contains("reach"),
+        "the network object ran and reported the dead webhook: {}",
+        r.out
+    );
+}
