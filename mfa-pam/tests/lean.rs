@@ -17,7 +17,14 @@ fn crates_linked(object: &Path) -> Vec<&'static str> {
     let bytes = std::fs::read(object).unwrap();
     let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     let mut found = Vec::new();
-    for krate in ["/reqwest-", "/hyper-", "/rustls-", "/ring-", "/h2-", "/tokio-rustls-"] {
+    for krate in [
+        "/reqwest-",
+        "/hyper-",
+        "/rustls-",
+        "/ring-",
+        "/h2-",
+        "/tokio-rustls-",
+    ] {
         if has(krate) {
             found.push(krate);
         }
@@ -38,7 +45,12 @@ fn the_lean_module_links_no_network_code() {
         "the check finds the network crates where they are: {:?}",
         crates_linked(&net)
     );
-    assert_eq!(crates_linked(&lean), Vec::<&str>::new(), "{}", lean.display());
+    assert_eq!(
+        crates_linked(&lean),
+        Vec::<&str>::new(),
+        "{}",
+        lean.display()
+    );
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) {

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::conversation::scripted::{ScriptedConversation, Step};
 use crate::conversation::SecretAnswer;
 use crate::otp::{format_code, hotp, time_step, Algorithm};
 use crate::session::{AuthTok, Io, LocalRunner, NetworkRunner, UserError};
-use crate::conversation::scripted::{ScriptedConversation, Step};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 const PROMPT: &str = "Verification code: ";
