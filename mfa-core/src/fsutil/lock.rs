@@ -38,7 +38,7 @@ pub fn lock_exclusive(file: File, path: &Path, deadline: Instant) -> Result<Floc
 }
 
 /// Whether `path` still names the file `meta` describes.
-fn still_names(path: &Path, meta: &Metadata, follow: bool) -> Result<bool, FsError> {
+pub fn still_names(path: &Path, meta: &Metadata, follow: bool) -> Result<bool, FsError> {
     let now = if follow {
         std::fs::metadata(path)
     } else {

@@ -22,7 +22,7 @@ mod replace;
 
 use std::path::{Path, PathBuf};
 
-pub use lock::{lock_checked, lock_exclusive, lock_file};
+pub use lock::{lock_checked, lock_exclusive, lock_file, still_names};
 pub use mode::{deserialize_mode, parse_mode, ModeError};
 pub use open::{open_checked, read_limited, CheckPolicy, Owner};
 pub use replace::{fsync_dir, replace, ReplaceOptions};

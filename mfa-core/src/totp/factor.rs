@@ -129,13 +129,13 @@ impl Factor for TotpFactor {
         };
         let path = self.secret_path(&account);
         let id = self.file_identity(ctx, &account)?;
-        if !as_identity(id, || store::exists(&path))? {
-            return Ok(Outcome::NotEnrolled);
-        }
         let policy = self.store_policy(ctx, &account)?;
-        // Check the file before asking for anything: a broken file is an
-        // administrator's problem, not a reason to collect a code.
-        let state = as_identity(id, || store::read(&path, &policy))?;
+        // One open, checked before anything is asked (a broken file is an
+        // administrator's problem, not a reason to collect a code), kept
+        // open for the update.
+        let Some(opened) = as_identity(id, || store::open(&path, &policy))? else {
+            return Ok(Outcome::NotEnrolled);
+        };
         // grace_period: a recent login from this same address needs no code.
         let now = ctx.now();
         let grace = self
@@ -144,14 +144,13 @@ impl Factor for TotpFactor {
             .filter(|p| *p > 0)
             .zip(ctx.rhost.as_deref());
         if let Some((period, address)) = grace {
-            if grace::within(&state, address, now, period) {
+            if grace::within(&opened.state, address, now, period) {
                 tracing::info!(user = %crate::sanitize::for_log(&ctx.user), "within grace_period");
                 // No code was checked: the audit record must say so.
                 crate::audit::note_detail("grace_period: recent login from this address, no code");
                 return Ok(Outcome::Allow);
             }
         }
-        drop(state);
 
         let code = if self.settings.echo_verification_code {
             zeroize::Zeroizing::new(conv.prompt_visible(self.prompt()).await?)
@@ -162,17 +161,29 @@ impl Factor for TotpFactor {
             noskewadj: self.settings.noskewadj,
             no_increment_hotp: self.settings.no_increment_hotp,
         };
-        let verdict = as_identity(id, || {
-            store::update(&path, &policy, |state| {
-                let v = verify(state, &code, now, opts);
-                let mut changed = v.changed;
-                if let (Ok(_), Some((_, address))) = (&v.result, grace) {
-                    grace::record(state, address, now);
-                    changed = true;
-                }
-                (v.result, changed)
-            })
-        })?;
+        // A verification that changes nothing (no reuse ban, no rate limit,
+        // no skew learned, no counter, no grace record) needs neither the
+        // lock nor a write, as in pam_google_authenticator: its answer does
+        // not depend on any concurrent login. Anything that changes the
+        // state is decided again under the lock, on the file as it is then.
+        let mut snapshot = opened.state.clone();
+        let first = verify(&mut snapshot, &code, now, opts);
+        drop(snapshot);
+        let verdict = if !first.changed && grace.is_none() {
+            first.result
+        } else {
+            as_identity(id, || {
+                store::update_opened(opened, &path, &policy, |state| {
+                    let v = verify(state, &code, now, opts);
+                    let mut changed = v.changed;
+                    if let (Ok(_), Some((_, address))) = (&v.result, grace) {
+                        grace::record(state, address, now);
+                        changed = true;
+                    }
+                    (v.result, changed)
+                })
+            })?
+        };
         match verdict {
             Ok(Accepted::Code) => Ok(Outcome::Allow),
             Ok(Accepted::ScratchCode) => {

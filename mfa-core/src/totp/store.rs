@@ -10,6 +10,7 @@
 //! this module adds the google_authenticator format and its policy.
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -165,6 +166,49 @@ pub fn read(path: &Path, policy: &StorePolicy) -> Result<TotpState, StoreError> 
     read_parse(path, &mut file)
 }
 
+/// A state file opened, checked and read once, kept open across the
+/// prompt so that an update locks this same file instead of opening it
+/// again (sshd pays every open and identity switch on every login).
+pub struct Opened {
+    file: File,
+    meta: std::fs::Metadata,
+    pub state: TotpState,
+}
+
+/// Open, check and read the state file at `path`. `Ok(None)` only for "no
+/// such file" (not enrolled); anything else unexpected (a symlink, EACCES,
+/// EIO) is an error, never "not enrolled".
+pub fn open(path: &Path, policy: &StorePolicy) -> Result<Option<Opened>, StoreError> {
+    let (mut file, meta) = match fsutil::open_checked(path, &check_policy(policy)) {
+        Ok(opened) => opened,
+        Err(FsError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let state = read_parse(path, &mut file)?;
+    Ok(Some(Opened { file, meta, state }))
+}
+
+/// [`update`] on a file [`open`]ed before: lock it and, if the path still
+/// names it, re-read it through the same descriptor (another login may
+/// have changed it since); if it was replaced meanwhile, start over on the
+/// file the path names now.
+pub fn update_opened<R>(
+    opened: Opened,
+    path: &Path,
+    policy: &StorePolicy,
+    f: impl FnOnce(&mut TotpState) -> (R, bool),
+) -> Result<R, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let Opened { file, meta, .. } = opened;
+    let mut locked = fsutil::lock_exclusive(file, path, deadline)?;
+    if !fsutil::still_names(path, &meta, check_policy(policy).follow_symlinks)? {
+        drop(locked);
+        return update(path, policy, f);
+    }
+    locked.seek(SeekFrom::Start(0)).map_err(io(path))?;
+    apply_locked(path, policy, &mut locked, &meta, f)
+}
+
 /// Lock the file, apply `f` to its state, and if `f` reports a change,
 /// replace the file atomically before the lock is released.
 ///
@@ -179,19 +223,29 @@ pub fn update<R>(
 ) -> Result<R, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     let (mut file, meta) = fsutil::lock_checked(path, &check_policy(policy), deadline)?;
-    let mut state = read_parse(path, &mut file)?;
+    apply_locked(path, policy, &mut file, &meta, f)
+}
+
+/// Read the locked file, apply `f`, save a change. The caller releases the
+/// lock only after this returns, after the rename: a waiting login then
+/// finds the new file (fsutil re-checks the path after locking).
+fn apply_locked<R>(
+    path: &Path,
+    policy: &StorePolicy,
+    file: &mut File,
+    meta: &std::fs::Metadata,
+    f: impl FnOnce(&mut TotpState) -> (R, bool),
+) -> Result<R, StoreError> {
+    let mut state = read_parse(path, file)?;
     let (result, changed) = f(&mut state);
     if changed {
-        if let Err(e) = write_atomic(path, &state, &meta) {
+        if let Err(e) = write_atomic(path, &state, meta) {
             if !policy.allow_readonly {
                 return Err(e);
             }
             tracing::warn!(error = %e, "allow_readonly: state not saved");
         }
     }
-    // The lock is released only now, after the rename: a waiting login
-    // then finds the new file (fsutil re-checks the path after locking).
-    drop(file);
     Ok(result)
 }
 
@@ -319,6 +373,53 @@ mod tests {
             allow_readonly: false,
         };
         assert!(read(&p, &lax).is_ok());
+    }
+
+    #[test]
+    fn open_reads_once_and_only_a_missing_file_is_none() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(open(&d.path().join("nope"), &me()).unwrap().is_none());
+        let p = write(d.path(), FILE.as_bytes(), 0o600);
+        let link = d.path().join("link");
+        symlink(&p, &link).unwrap();
+        assert!(matches!(open(&link, &me()), Err(StoreError::Symlink(_))));
+        let o = open(&p, &me()).unwrap().unwrap();
+        assert_eq!(o.state.scratch_codes.len(), 1);
+    }
+
+    #[test]
+    fn update_opened_rereads_under_the_lock_and_follows_a_replaced_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), FILE.as_bytes(), 0o600);
+        // Another login changes the file in place after ours opened it: the
+        // update sees the change (re-read through the same descriptor).
+        let o = open(&p, &me()).unwrap().unwrap();
+        update(&p, &me(), |s| {
+            s.scratch_codes.push(String::from("87654321").into());
+            ((), true)
+        })
+        .unwrap();
+        let n = update_opened(o, &p, &me(), |s| (s.scratch_codes.len(), false)).unwrap();
+        assert_eq!(n, 2, "saw the other login's change");
+        // The file is replaced by rename after ours opened it: the update
+        // applies to the file the path names now, not the orphaned inode.
+        let o = open(&p, &me()).unwrap().unwrap();
+        let fresh = "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n11111111\n22222222\n33333333\n";
+        let tmp = d.path().join("new");
+        std::fs::write(&tmp, fresh).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        let n = update_opened(o, &p, &me(), |s| {
+            s.scratch_codes.pop();
+            (s.scratch_codes.len(), true)
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            read(&p, &me()).unwrap().scratch_codes.len(),
+            2,
+            "saved to the new file"
+        );
     }
 
     #[test]
