@@ -29,8 +29,17 @@ fn crates_linked(object: &Path) -> Vec<&'static str> {
             found.push(krate);
         }
     }
-    // tokio's task-local (the audit notes) is plain data; its runtime is not.
-    if has("/tokio-1.") && (has("/src/runtime/") || has("/src/net/")) {
+    // tokio's task-local (the audit notes) is plain data; its runtime,
+    // timers and I/O are not.
+    let tokio = b"/tokio-1.";
+    let runtime = bytes.windows(tokio.len()).enumerate().any(|(i, w)| {
+        let after = &bytes[i..(i + 48).min(bytes.len())];
+        w == tokio
+            && ["src/runtime", "src/time", "src/net", "src/io"]
+                .iter()
+                .any(|m| after.windows(m.len()).any(|x| x == m.as_bytes()))
+    });
+    if runtime {
         found.push("tokio runtime");
     }
     found
