@@ -301,6 +301,89 @@ fn a_client_that_sends_nothing_is_disconnected() {
     );
 }
 
+/// An idle connection from `source` (a loopback address of its own).
+fn idle_from(source: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&format!("{source}:0").parse::<SocketAddr>().unwrap().into())?;
+    s.connect(&to.into())?;
+    Ok(s.into())
+}
+
+/// One client holding idle sockets (and reopening them as the header
+/// timeout closes them) must not starve the others: a review held 75
+/// sockets against the old global cap and 74 of 75 real callbacks were
+/// refused.
+#[test]
+fn one_address_holding_idle_sockets_cannot_starve_the_callbacks() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(TruIdSim::start()).unwrap();
+    let served = serve(&sim.uri(), &["--rate-limit", "1000"]);
+    let addr = served.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // More idle sockets than the whole server has slots, kept open.
+    let attacker = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held: Vec<TcpStream> = Vec::new();
+            let mut opened = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while held.len() < 300 {
+                    match idle_from("127.0.0.2", addr) {
+                        Ok(s) => {
+                            opened += 1;
+                            held.push(s);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                // Drop the ones the server closed; reopen them next round.
+                held.retain(|s| {
+                    s.set_nonblocking(true).unwrap();
+                    let mut b = [0u8; 1];
+                    !matches!(s.peek(&mut b), Ok(0))
+                });
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // An extra socket from the attacker's address is closed at once.
+    let mut extra = idle_from("127.0.0.2", addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        matches!(extra.read(&mut b), Ok(0) | Err(_)),
+        "the address is at its cap"
+    );
+    // Meanwhile every request from another address is answered at once
+    // (the fixed page for a check that does not exist).
+    let started = Instant::now();
+    for i in 0..20 {
+        let (status, _, body) = get(addr, &format!("/complete-check?check_id=x{i}&code=1"));
+        assert!(
+            status == 400 || status == 200,
+            "request {i}: {status} {body}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "callbacks served promptly under attack: {:?}",
+        started.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = attacker.join().unwrap();
+    assert!(
+        opened >= 300,
+        "the attacker really held its sockets: {opened}"
+    );
+}
+
 #[test]
 fn serve_without_a_phonecheck_section_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,21 +22,20 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use mfa_core::phonecheck::callback::{
     client_address, page_html, CallbackService, RateLimiter, CALLBACK_PATH,
 };
+use mfa_core::phonecheck::slots::{self, ConnectionSlots};
 use mfa_core::phonecheck::truid::TruIdClient;
 use mfa_core::Config;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use super::{runtime, CliError, Status};
 use crate::output::Output;
 
-/// Time for a client to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for a client to send its request headers: a phone's browser sends
+/// them at once; an idle socket is dropped soon.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Whole connection, including our PATCH to the provider.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections served at once; more are closed at once.
-const MAX_CONNECTIONS: usize = 256;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -91,8 +90,16 @@ pub fn run(a: ServeArgs, out: &Output) -> Result<Status, CliError> {
 }
 
 /// Accept connections forever (the demo spawns this on its own listener).
+/// Each client address holds a few connections at most, so one client
+/// cannot starve the others; behind a proxy every connection comes from
+/// the proxy, whose own limits then apply, so only the total counts.
 pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, behind_proxy: bool) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = if behind_proxy {
+        slots::TOTAL
+    } else {
+        slots::PER_ADDRESS
+    };
+    let slots = ConnectionSlots::new(per_address, slots::TOTAL);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -102,7 +109,7 @@ pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, behind_
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+        let Some(permit) = slots.try_acquire(peer.ip()) else {
             tracing::warn!(target: "mfa::serve", peer = %peer.ip(), "too many connections; closed");
             continue;
         };

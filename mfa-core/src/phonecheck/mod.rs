@@ -15,6 +15,7 @@ pub mod callback;
 pub mod config;
 pub mod factor;
 pub mod phone;
+pub mod slots;
 pub mod truid;
 
 pub use factor::PhoneCheckFactor;
