@@ -2,7 +2,6 @@
 //! length, the destination's markup neutralised, then JSON string escaping.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use crate::config::WebhookPreset;
 
@@ -71,25 +70,42 @@ pub(crate) fn escape_markup(s: &str, markup: Markup) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Append `s` as the inside of a JSON string: `"` and `\` escaped, control
-/// characters and everything outside printable ASCII as `\uXXXX` (UTF-16,
-/// so astral characters become surrogate pairs). The output is pure ASCII.
-pub fn push_json_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    // Writing to a String cannot fail.
-                    let _ = write!(out, "\\u{u:04x}");
-                }
+/// serde_json's compact output with everything outside printable ASCII
+/// written as `\uXXXX` (UTF-16, so astral characters become surrogate
+/// pairs): the payload is pure ASCII, so no byte of a value can be read
+/// differently by a service's decoder. serde_json itself escapes `"`, `\`
+/// and control characters below U+0020.
+pub struct AsciiJson;
+
+impl serde_json::ser::Formatter for AsciiJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if (' '..='~').contains(&c) {
+                continue;
             }
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{u:04x}")?;
+            }
+            start = i + c.len_utf8();
         }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Append `s` as the inside of a JSON string, as [`AsciiJson`] writes it.
+pub fn push_json_escaped(out: &mut String, s: &str) {
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(s.len() * 12 + 2));
+    let mut ser = serde_json::Serializer::with_formatter(&mut *buf, AsciiJson);
+    // Writing a string to memory cannot fail.
+    if serde::Serialize::serialize(s, &mut ser).is_ok() {
+        let inner = buf.get(1..buf.len().saturating_sub(1)).unwrap_or_default();
+        out.push_str(std::str::from_utf8(inner).unwrap_or_default());
     }
 }

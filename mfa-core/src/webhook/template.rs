@@ -1,25 +1,32 @@
-//! Message templates: JSON text with `{{variable}}` placeholders.
+//! Message templates: a JSON object with `{{variable}}` placeholders
+//! inside its string values.
 //!
 //! webhookpam pasted raw values into its JSON, so a quote in a user name or
 //! command changed the payload's structure. Here:
-//! - a template is parsed once, at config load: an unknown variable, an
-//!   unclosed `{{`, or a variable outside a JSON string literal is an error;
-//!   so is a template that is not a JSON object once filled with hostile
-//!   sample values, or one without `{{code}}`;
-//! - every value is escaped for where it lands: the service's markup first
-//!   (Slack `&<>`, Discord markdown), then JSON string escaping with
-//!   everything outside printable ASCII as `\uXXXX`;
-//! - values are substituted in one pass over the parsed template, so text
-//!   inside a value (say a user named `{{code}}`) is never expanded;
+//! - a template is parsed once, at config load, into a JSON tree: an
+//!   unknown variable, an unclosed `{{`, a variable outside a string value
+//!   (or in an object key), a template that is not a JSON object, or one
+//!   without `{{code}}` is an error;
+//! - a message is that tree with each string's variables filled in, written
+//!   by serde_json: values can only ever be string contents, whatever they
+//!   hold. Each value is first capped in length and escaped for the
+//!   service's markup (Slack `&<>`, Discord markdown); the JSON writer
+//!   escapes everything outside printable ASCII as `\uXXXX`;
+//! - values are filled in one pass over the parsed segments, so text inside
+//!   a value (say a user named `{{code}}`) is never expanded;
 //! - values a client controls are capped in length, so nobody can make the
 //!   service reject the message as too long (which would look like an outage
 //!   and reach `failmode`).
 
-use zeroize::Zeroizing;
+use std::ops::Range;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::WebhookPreset;
 
-use super::escape::{cap, escape_markup};
+use super::escape::{cap, escape_markup, AsciiJson};
 pub use super::escape::{push_json_escaped, Markup};
 pub use super::time::rfc3339_utc;
 
@@ -118,9 +125,9 @@ pub enum TemplateError {
     OutsideString(&'static str),
     #[error("the template must contain {{{{code}}}}, or nobody can read the code")]
     NoCode,
-    #[error("not valid JSON once filled in: {0}")]
+    #[error("not valid JSON: {0}")]
     InvalidJson(String),
-    #[error("must be a JSON object ({{...}}) once filled in")]
+    #[error("must be a JSON object ({{...}})")]
     NotObject,
     #[error("variables may only be used in JSON string values, not in object keys")]
     VariableInKey,
@@ -128,16 +135,27 @@ pub enum TemplateError {
     TooLong { worst: usize, limit: usize },
 }
 
+/// One piece of a string value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Text(String),
     Var(Var),
 }
 
+/// The template's JSON tree; strings that hold variables are split into
+/// segments, everything else is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Fixed(Value),
+    Text(Vec<Segment>),
+    Array(Vec<Node>),
+    Object(Vec<(String, Node)>),
+}
+
 /// A parsed, checked template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    segments: Vec<Segment>,
+    root: Node,
     markup: Markup,
 }
 
@@ -179,27 +197,25 @@ impl Template {
         }
     }
 
-    /// Parse `src` and check it with hostile sample values.
+    /// Parse and check `src`.
     pub fn parse(src: &str, markup: Markup) -> Result<Self, TemplateError> {
-        let segments = split(src)?;
-        if !segments.contains(&Segment::Var(Var::Code)) {
-            return Err(TemplateError::NoCode);
-        }
-        let t = Self { segments, markup };
-        let fill = |values: &Values<'_>| {
-            serde_json::from_str::<serde_json::Value>(&t.render(values))
-                .map_err(|e| TemplateError::InvalidJson(json_error_place(&e)))
-        };
-        let hostile = fill(&SAMPLE)?;
-        if !hostile.is_object() {
+        // The text as written first: every `{{` must be closed and name a
+        // known variable, wherever it is.
+        let placeholders: Vec<(Range<usize>, Var)> = scan(src)?
+            .into_iter()
+            .filter_map(|p| p.var.map(|v| (p.range, v)))
+            .collect();
+        let value: Value =
+            serde_json::from_str(src).map_err(|e| invalid_json(src, &placeholders, &e))?;
+        if !value.is_object() {
             return Err(TemplateError::NotObject);
         }
-        // Values may only ever change string contents. If two different
-        // fillings give differently shaped JSON, a variable sits in an
-        // object key, where a user name could add, rename or shadow a field.
-        if shape(&hostile) != shape(&fill(&PLAIN)?) {
-            return Err(TemplateError::VariableInKey);
+        let mut has_code = false;
+        let root = node(value, &mut has_code)?;
+        if !has_code {
+            return Err(TemplateError::NoCode);
         }
+        let t = Self { root, markup };
         t.check_discord_limit()?;
         Ok(t)
     }
@@ -236,7 +252,7 @@ impl Template {
             command: &command,
             time: &time,
         };
-        let v: serde_json::Value = serde_json::from_str(&self.render(&worst))
+        let v: Value = serde_json::from_str(&self.render(&worst))
             .map_err(|e| TemplateError::InvalidJson(json_error_place(&e)))?;
         let chars = v["content"].as_str().map_or(0, |c| c.chars().count());
         if chars > DISCORD_CONTENT_MAX {
@@ -248,114 +264,210 @@ impl Template {
         Ok(())
     }
 
-    /// Fill in `values`, escaped. The result holds the code: it is wiped
-    /// when dropped.
+    /// The message: the template's tree with `values` filled in, as pure
+    /// ASCII JSON. It holds the code: it is wiped when dropped, and so is
+    /// every filled string on the way.
     pub fn render(&self, values: &Values<'_>) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::with_capacity(512));
-        for seg in &self.segments {
-            match seg {
-                Segment::Text(t) => out.push_str(t),
-                Segment::Var(v) => {
-                    let capped = cap(values.get(*v), v.max_chars());
-                    let marked = escape_markup(&capped, self.markup);
-                    push_json_escaped(&mut out, &marked);
-                }
+        // Room for any message a service accepts, so the buffer holding
+        // the code is not reallocated (leaving an unwiped copy behind).
+        let mut buf = Zeroizing::new(Vec::with_capacity(32 * 1024));
+        let filled = Filled {
+            node: &self.root,
+            values,
+            markup: self.markup,
+        };
+        let mut ser = serde_json::Serializer::with_formatter(&mut *buf, AsciiJson);
+        if filled.serialize(&mut ser).is_err() {
+            // Cannot happen (memory writer, string keys). An empty payload
+            // is refused by every service: the login is denied.
+            buf.clear();
+        }
+        match String::from_utf8(std::mem::take(&mut *buf)) {
+            Ok(text) => Zeroizing::new(text),
+            Err(e) => {
+                e.into_bytes().zeroize();
+                Zeroizing::new(String::new())
             }
         }
-        out
     }
 }
-
-/// Hostile samples: if the template is valid JSON with these, it is valid
-/// with anything (each value is escaped the same way).
-const SAMPLE: Values<'static> = Values {
-    code: "0123456789",
-    session: "ACDEF",
-    user: "o'brien \"x\" \\ {{code}}",
-    host: "host\n\"}",
-    rhost: "198.51.100.7",
-    service: "sshd\t<!channel>",
-    command: "echo \"}]} \\\" \u{1b}[2J é ✓ \u{1F600}",
-    time: "2026-01-01T00:00:00Z",
-};
 
 /// Discord's limit on `content`, in characters.
 pub const DISCORD_CONTENT_MAX: usize = 2000;
 
-/// Harmless samples, all different from [`SAMPLE`].
-const PLAIN: Values<'static> = Values {
-    code: "1",
-    session: "s",
-    user: "u",
-    host: "h",
-    rhost: "r",
-    service: "v",
-    command: "c",
-    time: "t",
-};
+/// A stretch of text: literal, or a `{{variable}}`.
+struct Piece {
+    range: Range<usize>,
+    var: Option<Var>,
+}
 
-/// The structure of a JSON value with every string emptied.
-fn shape(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::String(_) => Value::String(String::new()),
-        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
-        other => other.clone(),
+/// Split `text` into literal stretches and variables. An unclosed `{{` or
+/// an unknown name is an error.
+fn scan(text: &str) -> Result<Vec<Piece>, TemplateError> {
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    while let Some(found) = text[at..].find("{{") {
+        let open = at + found;
+        if open > at {
+            pieces.push(Piece {
+                range: at..open,
+                var: None,
+            });
+        }
+        let inner = open + 2;
+        let close = text[inner..]
+            .find("}}")
+            .map(|i| inner + i)
+            .ok_or_else(|| TemplateError::Unclosed(text[..open].chars().count()))?;
+        let name = text[inner..close].trim();
+        let var = Var::from_name(name).ok_or_else(|| TemplateError::Unknown(short(name)))?;
+        pieces.push(Piece {
+            range: open..close + 2,
+            var: Some(var),
+        });
+        at = close + 2;
+    }
+    if at < text.len() {
+        pieces.push(Piece {
+            range: at..text.len(),
+            var: None,
+        });
+    }
+    Ok(pieces)
+}
+
+/// The tree of a parsed template. Object keys are fixed: a variable there
+/// could add, rename or shadow a field.
+fn node(value: Value, has_code: &mut bool) -> Result<Node, TemplateError> {
+    Ok(match value {
+        Value::String(s) => {
+            let pieces = scan(&s)?;
+            if pieces.iter().all(|p| p.var.is_none()) {
+                Node::Fixed(Value::String(s))
+            } else {
+                let segments = pieces
+                    .into_iter()
+                    .map(|p| match p.var {
+                        Some(v) => {
+                            *has_code |= v == Var::Code;
+                            Segment::Var(v)
+                        }
+                        None => Segment::Text(s[p.range].to_owned()),
+                    })
+                    .collect();
+                Node::Text(segments)
+            }
+        }
+        Value::Array(items) => Node::Array(
+            items
+                .into_iter()
+                .map(|v| node(v, has_code))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(fields) => {
+            let mut out = Vec::with_capacity(fields.len());
+            for (key, v) in fields {
+                if key.contains("{{") {
+                    return Err(TemplateError::VariableInKey);
+                }
+                out.push((key, node(v, has_code)?));
+            }
+            Node::Object(out)
+        }
+        other => Node::Fixed(other),
+    })
+}
+
+/// A JSON error in the template. When the parser stopped on a variable,
+/// that variable stands outside a string, where no value can be escaped.
+fn invalid_json(
+    src: &str,
+    placeholders: &[(Range<usize>, Var)],
+    e: &serde_json::Error,
+) -> TemplateError {
+    // serde_json counts lines from 1 and columns in bytes from 1.
+    let line_start = src
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    let at = line_start + e.column().saturating_sub(1);
+    match placeholders.iter().find(|(range, _)| range.contains(&at)) {
+        Some((_, var)) => TemplateError::OutsideString(var.name()),
+        None => TemplateError::InvalidJson(json_error_place(e)),
     }
 }
 
-/// Describe a serde_json error by position only: the message may quote the
-/// sample text.
+/// Describe a serde_json error by position only: the message may quote
+/// text.
 fn json_error_place(e: &serde_json::Error) -> String {
-    format!("{:?} error at column {}", e.classify(), e.column())
+    format!(
+        "{:?} error at line {}, column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
 }
 
-/// Split into text and variables, tracking the JSON lexer state of the text
-/// so a variable outside a string literal is refused.
-fn split(src: &str) -> Result<Vec<Segment>, TemplateError> {
-    let mut segments = Vec::new();
-    let mut text = String::new();
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = src;
-    let mut offset = 0usize;
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix("{{") {
-            let close = after
-                .find("}}")
-                .ok_or(TemplateError::Unclosed(src[..offset].chars().count()))?;
-            let name = after[..close].trim();
-            let var = Var::from_name(name).ok_or_else(|| TemplateError::Unknown(short(name)))?;
-            if !in_string {
-                return Err(TemplateError::OutsideString(var.name()));
-            }
-            if !text.is_empty() {
-                segments.push(Segment::Text(std::mem::take(&mut text)));
-            }
-            segments.push(Segment::Var(var));
-            let used = 2 + close + 2;
-            rest = &rest[used..];
-            offset += used;
-            // A variable ends on a character that is not a backslash.
-            escaped = false;
-            continue;
+/// One node of the template with the values of one message.
+struct Filled<'a> {
+    node: &'a Node,
+    values: &'a Values<'a>,
+    markup: Markup,
+}
+
+impl Filled<'_> {
+    fn at<'b>(&'b self, node: &'b Node) -> Filled<'b> {
+        Filled {
+            node,
+            values: self.values,
+            markup: self.markup,
         }
-        let Some(c) = rest.chars().next() else { break };
-        match (in_string, escaped, c) {
-            (true, true, _) => escaped = false,
-            (true, false, '\\') => escaped = true,
-            (true, false, '"') | (false, _, '"') => in_string = !in_string,
-            _ => {}
+    }
+}
+
+impl Serialize for Filled<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.node {
+            Node::Fixed(v) => v.serialize(s),
+            Node::Text(segments) => {
+                // Sized for the longest fill (4-byte characters, each
+                // doubled by markup escaping) so it is never reallocated.
+                let room = segments
+                    .iter()
+                    .map(|seg| match seg {
+                        Segment::Text(t) => t.len(),
+                        Segment::Var(v) => v.max_chars() * 8,
+                    })
+                    .sum();
+                let mut text = Zeroizing::new(String::with_capacity(room));
+                for seg in segments {
+                    match seg {
+                        Segment::Text(t) => text.push_str(t),
+                        Segment::Var(v) => {
+                            let capped = cap(self.values.get(*v), v.max_chars());
+                            text.push_str(&escape_markup(&capped, self.markup));
+                        }
+                    }
+                }
+                s.serialize_str(&text)
+            }
+            Node::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&self.at(item))?;
+                }
+                seq.end()
+            }
+            Node::Object(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (key, item) in fields {
+                    map.serialize_entry(key, &self.at(item))?;
+                }
+                map.end()
+            }
         }
-        text.push(c);
-        rest = &rest[c.len_utf8()..];
-        offset += c.len_utf8();
     }
-    if !text.is_empty() {
-        segments.push(Segment::Text(text));
-    }
-    Ok(segments)
 }
 
 /// An unknown name as shown in an error: short and printable.

@@ -200,6 +200,46 @@ fn bad_templates_are_refused() {
 }
 
 #[test]
+fn a_variable_outside_a_string_is_named_on_any_line() {
+    // The parser stops on the variable; its place is found by line and
+    // byte column, also after multi-byte characters on the same line.
+    let multi = "{\n  \"t\": \"{{code}}\",\n  \"n\": {{user}}\n}";
+    assert_eq!(
+        Template::parse(multi, Markup::Plain).unwrap_err(),
+        TemplateError::OutsideString("user")
+    );
+    let wide = r#"{"é ✓": "{{code}}", "n": {{host}}}"#;
+    assert_eq!(
+        Template::parse(wide, Markup::Plain).unwrap_err(),
+        TemplateError::OutsideString("host")
+    );
+    // A JSON error elsewhere stays a JSON error, located in the template.
+    let e = Template::parse("{\n\"t\": \"{{code}}\"\n\"u\": 1}", Markup::Plain).unwrap_err();
+    assert!(
+        matches!(&e, TemplateError::InvalidJson(m) if m.contains("line 3")),
+        "{e}"
+    );
+}
+
+#[test]
+fn values_only_ever_fill_string_contents() {
+    // Numbers, booleans, nulls and nesting are kept as written; every
+    // filled value is one JSON string, whatever it holds.
+    let t = Template::parse(
+        r#"{"n": 1, "b": true, "z": null, "a": [{"c": "{{code}}"}, "{{user}}"]}"#,
+        Markup::Plain,
+    )
+    .unwrap();
+    let v = render_json(&t, &values("\"}], \"x\": [1", ""));
+    assert_eq!(v["n"], 1);
+    assert_eq!(v["b"], true);
+    assert!(v["z"].is_null());
+    assert_eq!(v["a"][0]["c"], "04218873");
+    assert_eq!(v["a"][1], "\"}], \"x\": [1");
+    assert_eq!(v.as_object().unwrap().len(), 4);
+}
+
+#[test]
 fn json_escaping_covers_every_class() {
     let mut s = String::new();
     push_json_escaped(&mut s, "a\"b\\c\nd\u{1}\u{7f}é\u{1F600}");
