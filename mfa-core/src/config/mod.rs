@@ -19,7 +19,7 @@ pub use users::{UserEntry, UsersDb};
 // Each provider's section lives with its factor and client; the config
 // names them here so `Config` stays the one place that parses mfa.toml.
 pub use crate::phonecheck::config::PhoneCheckConfig;
-pub use crate::push::config::{PushConfig, SecretKey};
+pub use crate::push::config::PushConfig;
 pub use crate::webhook::config::{WebhookConfig, WebhookPreset};
 
 use crate::factor::FactorKind;

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
@@ -23,18 +24,11 @@ pub const MAX_QUERY: usize = 1024;
 /// At most this many parameters (tru.ID may add some we ignore).
 const MAX_PARAMS: usize = 16;
 
-/// Validated parameters. The code is wiped on drop.
+/// Validated parameters. The code is wiped on drop and redacted by `Debug`.
+#[derive(Debug)]
 pub struct CallbackParams {
     pub check_id: String,
-    pub code: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for CallbackParams {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackParams")
-            .field("check_id", &self.check_id)
-            .finish_non_exhaustive()
-    }
+    pub code: SecretString,
 }
 
 /// Why a request was refused before talking to the provider.
@@ -94,7 +88,10 @@ pub fn parse_query(query: Option<&str>) -> Result<CallbackParams, BadRequest> {
     if !valid_code(&code) {
         return Err(BadRequest::Malformed("code"));
     }
-    Ok(CallbackParams { check_id, code })
+    Ok(CallbackParams {
+        check_id,
+        code: SecretString::from(code.as_str()),
+    })
 }
 
 /// What the page says.
@@ -280,7 +277,7 @@ impl CallbackService {
         let detail = format!("check_id={}", params.check_id);
         match self
             .client
-            .patch_check(&params.check_id, &params.code)
+            .patch_check(&params.check_id, params.code.expose_secret())
             .await
         {
             Ok(state) if state.verified() => {
@@ -315,8 +312,9 @@ mod tests {
     fn good_query_parses() {
         let p = parse_query(Some(&format!("check_id={ID}&code=abc123&extra=1"))).unwrap();
         assert_eq!(p.check_id, ID);
-        assert_eq!(p.code.as_str(), "abc123");
-        assert!(!format!("{p:?}").contains("abc123"));
+        assert_eq!(p.code.expose_secret(), "abc123");
+        let d = format!("{p:?}");
+        assert!(!d.contains("abc123") && d.contains("[REDACTED]"), "{d}");
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! `[phonecheck]`: tru.ID PhoneCheck v0.2.
 
-use std::fmt;
 use std::path::PathBuf;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use toml::Spanned;
-use zeroize::Zeroizing;
 
 use crate::config::{check_url, ConfigError, Locate};
 
@@ -14,14 +13,14 @@ use crate::config::{check_url, ConfigError, Locate};
 /// (the tutorial's script waited 5 s between polls).
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 150;
 
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneCheckConfig {
     pub api_base_url: Spanned<String>,
     pub client_id: Option<String>,
-    /// Wiped from memory when the config is dropped.
-    #[serde(default, deserialize_with = "secret")]
-    pub client_secret: Option<Zeroizing<String>>,
+    /// Wiped from memory when the config is dropped; never shown by `Debug`.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
     /// tru.ID's `tru.json` credentials file, instead of the two keys above.
     pub credentials_file: Option<PathBuf>,
     pub redirect_url: Spanned<String>,
@@ -29,28 +28,6 @@ pub struct PhoneCheckConfig {
     /// Milliseconds between two status polls (50..=5000).
     #[serde(default)]
     pub poll_interval_ms: Option<Spanned<u64>>,
-}
-
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Zeroizing<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(|o| o.map(Zeroizing::new))
-}
-
-// Written by hand so the client secret never reaches a log or an error.
-impl fmt::Debug for PhoneCheckConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PhoneCheckConfig")
-            .field("api_base_url", self.api_base_url.get_ref())
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("credentials_file", &self.credentials_file)
-            .field("redirect_url", self.redirect_url.get_ref())
-            .field("ca_file", &self.ca_file)
-            .field("poll_interval_ms", &self.poll_interval())
-            .finish()
-    }
 }
 
 impl PhoneCheckConfig {
@@ -102,11 +79,24 @@ mod tests {
     #[test]
     fn poll_interval_defaults_and_parses() {
         let c = parse(&format!("{BASE}client_id = \"i\"\nclient_secret = \"s\"\n")).unwrap();
-        let p = c.phonecheck.unwrap();
+        let p = c.phonecheck.clone().unwrap();
         assert_eq!(p.poll_interval(), super::DEFAULT_POLL_INTERVAL_MS);
         let dbg = format!("{p:?}");
         assert!(!dbg.contains("\"s\""), "secret leaked into Debug: {dbg}");
-        assert!(dbg.contains("<redacted>"));
+        assert!(dbg.contains("[REDACTED]"), "{dbg}");
+        let users = crate::config::UsersDb::parse(
+            Path::new("/etc/mfa/users.toml"),
+            "[users.alice]\nphone = \"+447700900123\"\n",
+        )
+        .unwrap();
+        let f = crate::phonecheck::PhoneCheckFactor::from_config(&c, &std::sync::Arc::new(users))
+            .unwrap();
+        let dbg = format!("{f:?}");
+        assert!(dbg.contains("[REDACTED]"), "{dbg}");
+        assert!(
+            !dbg.contains("\"s\"") && !dbg.contains("7700900123"),
+            "{dbg}"
+        );
 
         let c = parse(&format!(
             "{BASE}credentials_file = \"/etc/mfa/tru.json\"\npoll_interval_ms = 300\n"

@@ -60,22 +60,15 @@ const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest pause between polls after transient errors.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(2);
 
+/// `Debug` shows no secret: the client redacts its secret and token,
+/// numbers in the users file are masked.
+#[derive(Debug)]
 pub struct PhoneCheckFactor {
     client: Arc<TruIdClient>,
     users: Arc<UsersDb>,
     redirect_url: String,
     poll_interval: Duration,
     login_timeout: Duration,
-}
-
-impl std::fmt::Debug for PhoneCheckFactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PhoneCheckFactor")
-            .field("client", &self.client)
-            .field("redirect_url", &self.redirect_url)
-            .field("poll_interval", &self.poll_interval)
-            .finish_non_exhaustive()
-    }
 }
 
 /// How polling ended.

@@ -2,18 +2,18 @@
 
 use std::path::PathBuf;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use toml::Spanned;
-use zeroize::Zeroizing;
 
 use crate::config::{check_url, ConfigError, Locate};
 
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushConfig {
     pub ikey: Spanned<String>,
     /// The integration's secret key: wiped on drop, never shown by `Debug`.
-    pub skey: Spanned<SecretKey>,
+    pub skey: Spanned<SecretString>,
     /// `host[:port]`; always HTTPS.
     pub host: Spanned<String>,
     #[serde(default)]
@@ -27,47 +27,6 @@ pub struct PushConfig {
     pub proxy: Option<Spanned<String>>,
 }
 
-/// A secret read from the config file.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretKey(Zeroizing<String>);
-
-impl SecretKey {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(Zeroizing::new(s.into()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Self::new)
-    }
-}
-
-impl std::fmt::Debug for PushConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PushConfig")
-            .field("ikey", self.ikey.get_ref())
-            .field("skey", self.skey.get_ref())
-            .field("host", self.host.get_ref())
-            .field("autopush", &self.autopush)
-            .field("pushinfo", &self.pushinfo)
-            .field("prompts", self.prompts.get_ref())
-            .field("ca_file", &self.ca_file)
-            .field("proxy", &self.proxy.as_ref().map(|p| p.get_ref()))
-            .finish()
-    }
-}
-
 fn default_prompts() -> Spanned<u32> {
     Spanned::new(0..0, 3)
 }
@@ -76,7 +35,11 @@ impl PushConfig {
     pub(crate) fn validate(&self, at: &Locate<'_>) -> Result<(), ConfigError> {
         for (v, span, k) in [
             (self.ikey.get_ref().as_str(), self.ikey.span(), "push.ikey"),
-            (self.skey.get_ref().expose(), self.skey.span(), "push.skey"),
+            (
+                self.skey.get_ref().expose_secret(),
+                self.skey.span(),
+                "push.skey",
+            ),
             (self.host.get_ref().as_str(), self.host.span(), "push.host"),
         ] {
             if v.trim().is_empty() {
@@ -121,6 +84,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::path::Path;
 
+    use secrecy::ExposeSecret;
+
     use crate::config::Config;
 
     fn parse(push: &str) -> Result<Config, crate::config::ConfigError> {
@@ -139,11 +104,26 @@ mod tests {
         ))
         .unwrap();
         let p = c.push.unwrap();
-        assert_eq!(p.skey.get_ref().expose(), "s3cr3t-skey");
+        assert_eq!(p.skey.get_ref().expose_secret(), "s3cr3t-skey");
         assert_eq!(*p.prompts.get_ref(), 2);
         let debug = format!("{p:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
-        assert!(debug.contains("[redacted]"), "{debug}");
+        assert!(debug.contains("[REDACTED]"), "{debug}");
+    }
+
+    #[test]
+    fn the_built_factor_never_shows_the_key_or_a_number() {
+        let c = parse(OK).unwrap();
+        let users = crate::config::UsersDb::parse(
+            Path::new("/etc/mfa/users.toml"),
+            "[users.alice]\nphone = \"+447700900123\"\nduo_username = \"alice.d\"\n",
+        )
+        .unwrap();
+        let f = crate::push::PushFactor::from_config(&c, &std::sync::Arc::new(users)).unwrap();
+        let debug = format!("{f:?}");
+        assert!(debug.contains("[REDACTED]"), "{debug}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(!debug.contains("7700900123"), "{debug}");
     }
 
     #[test]

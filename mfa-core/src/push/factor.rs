@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use super::menu::{Choice, Menu};
@@ -60,6 +61,9 @@ impl Timing {
 /// How long before the login deadline the push exchange gives up.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 
+/// `Debug` shows no secret: the key is redacted by the client, numbers in
+/// the users file are masked.
+#[derive(Debug)]
 pub struct PushFactor {
     client: DuoClient,
     autopush: bool,
@@ -67,17 +71,6 @@ pub struct PushFactor {
     prompts: u32,
     users: Arc<UsersDb>,
     timing: Timing,
-}
-
-impl std::fmt::Debug for PushFactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PushFactor")
-            .field("client", &self.client)
-            .field("autopush", &self.autopush)
-            .field("prompts", &self.prompts)
-            .field("timing", &self.timing)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why an attempt stopped early.
@@ -114,7 +107,7 @@ impl PushFactor {
     ) -> Result<Self, HttpSetupError> {
         let client = DuoClient::new(&DuoSettings {
             ikey: push.ikey.get_ref(),
-            skey: push.skey.get_ref().expose(),
+            skey: push.skey.get_ref().expose_secret(),
             host: push.host.get_ref(),
             http: HttpSettings {
                 timeout: Duration::from_secs(*config.general.request_timeout_secs.get_ref()),

@@ -1,7 +1,5 @@
 //! Duo user names, checked when the users file is loaded.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// Longest Duo user name accepted, in characters.
@@ -12,7 +10,7 @@ pub const MAX_CHARS: usize = 128;
 /// printed to the person's terminal), no surrounding white space (which Duo
 /// would not match). Anything else Duo accepts (non-ASCII letters, `+`,
 /// `&`, inner spaces) is kept: the request is percent-encoded and signed.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DuoUsername(String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -42,12 +40,6 @@ impl DuoUsername {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for DuoUsername {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DuoUsername({:?})", self.0)
     }
 }
 

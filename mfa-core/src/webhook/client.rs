@@ -8,10 +8,9 @@
 //! request has the configured timeout and anything but a 2xx answer is a
 //! [`DeliveryError`].
 
-use std::fmt;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::provider::http::{client, HttpSettings, HttpSetupError};
 use crate::provider::{
@@ -56,20 +55,12 @@ impl DeliveryError {
     }
 }
 
-/// A client for one configured webhook.
+/// A client for one configured webhook. `Debug` never shows the URL.
+#[derive(Debug)]
 pub struct WebhookClient {
     http: reqwest::Client,
-    url: Zeroizing<String>,
+    url: SecretString,
     timeout: Duration,
-}
-
-impl fmt::Debug for WebhookClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookClient")
-            .field("url", &"<redacted>")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl WebhookClient {
@@ -78,7 +69,7 @@ impl WebhookClient {
     pub fn new(url: &str, settings: &HttpSettings<'_>) -> Result<Self, HttpSetupError> {
         Ok(Self {
             http: client(settings)?,
-            url: Zeroizing::new(url.to_owned()),
+            url: SecretString::from(url),
             timeout: effective_timeout(settings.timeout),
         })
     }
@@ -89,7 +80,7 @@ impl WebhookClient {
     pub async fn post(&self, json: &str) -> Result<(), DeliveryError> {
         let sent = self
             .http
-            .post(self.url.as_str())
+            .post(self.url.expose_secret())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(json.to_owned())
             .send()

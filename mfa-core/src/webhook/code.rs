@@ -4,11 +4,10 @@
 //! favours low digits. Here each code is one draw of
 //! [`RandomSource::uniform_below`]`(10^digits)`, which rejects the top of the
 //! range, so every code in `0..10^digits` is equally likely; it is then
-//! zero-padded. The code lives in a [`Zeroizing`] buffer and is compared in
-//! constant time.
+//! zero-padded. The code is a [`SecretString`] (wiped on drop, redacted by
+//! `Debug`) and is compared in constant time.
 
-use std::fmt;
-
+use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -26,7 +25,8 @@ pub const TAG_LEN: usize = 5;
 
 /// A secret one-time code. Never printed: `Debug` is redacted and there is no
 /// `Display`.
-pub struct Code(Zeroizing<String>);
+#[derive(Debug)]
+pub struct Code(SecretString);
 
 impl Code {
     /// A uniformly random code of `digits` digits (6..=10), zero-padded.
@@ -37,12 +37,13 @@ impl Code {
         let bound = 10u64.pow(digits);
         let n = Zeroizing::new(rng.uniform_below(bound)?);
         let width = digits as usize;
-        Ok(Self(Zeroizing::new(format!("{:0width$}", *n))))
+        let text = Zeroizing::new(format!("{:0width$}", *n));
+        Ok(Self(SecretString::from(text.as_str())))
     }
 
     /// The digits, for the message payload only.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// Constant-time comparison with what the person typed. Spaces are
@@ -55,14 +56,8 @@ impl Code {
                 .filter(|b| !b.is_ascii_whitespace())
                 .collect(),
         );
-        let mine = self.0.as_bytes();
+        let mine = self.0.expose_secret().as_bytes();
         typed.len() == mine.len() && bool::from(typed.as_slice().ct_eq(mine))
-    }
-}
-
-impl fmt::Debug for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Code(<redacted>)")
     }
 }
 
@@ -165,7 +160,9 @@ mod tests {
     #[test]
     fn debug_never_shows_the_code() {
         let c = Code::generate(&Constant(12_345_678), 8).unwrap();
-        assert_eq!(format!("{c:?}"), "Code(<redacted>)");
+        let d = format!("{c:?}");
+        assert!(d.starts_with("Code(") && d.contains("[REDACTED]"), "{d}");
+        assert!(!d.contains("12345678"), "{d}");
         let p = Pending::new(c, 0, 60);
         assert!(!format!("{p:?}").contains("12345678"));
     }

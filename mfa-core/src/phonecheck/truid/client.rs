@@ -1,9 +1,9 @@
 //! The HTTP client: token cache, create / get / patch, error mapping.
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -16,27 +16,21 @@ use crate::config::{check_url, PhoneCheckConfig};
 use crate::provider::http::{client, HttpSettings};
 use crate::provider::{self, FailureClass};
 
+#[derive(Debug)]
 struct CachedToken {
-    value: Zeroizing<String>,
+    value: SecretString,
     refresh_at: Instant,
 }
 
 /// The tru.ID API client. One per factor; it is `Sync` and caches the
-/// access token across logins of one process.
+/// access token across logins of one process. `Debug` shows neither the
+/// client secret nor the token.
+#[derive(Debug)]
 pub struct TruIdClient {
     http: reqwest::Client,
     base: String,
     creds: Credentials,
     token: Mutex<Option<CachedToken>>,
-}
-
-impl fmt::Debug for TruIdClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TruIdClient")
-            .field("base", &self.base)
-            .field("creds", &self.creds)
-            .finish_non_exhaustive()
-    }
 }
 
 fn transport(e: &reqwest::Error) -> TruIdError {
@@ -113,7 +107,7 @@ impl TruIdClient {
 
     /// A valid access token: the cached one, or a new one. The lock is held
     /// while fetching so concurrent callers share one token request.
-    async fn token(&self) -> Result<Zeroizing<String>, TruIdError> {
+    async fn token(&self) -> Result<SecretString, TruIdError> {
         let mut cached = self.token.lock().await;
         if let Some(t) = cached.as_ref() {
             if Instant::now() < t.refresh_at {
@@ -126,7 +120,7 @@ impl TruIdClient {
             .post(format!("{}{TOKEN_PATH}", self.base))
             .basic_auth(
                 &self.creds.client_id,
-                Some(self.creds.client_secret.as_str()),
+                Some(self.creds.client_secret.expose_secret()),
             )
             .form(&[("grant_type", "client_credentials"), ("scope", SCOPE)])
             .send()
@@ -140,7 +134,7 @@ impl TruIdClient {
             return Err(status_error(resp).await);
         }
         let body: TokenBody = json_body(resp).await?;
-        if body.access_token.is_empty() {
+        if body.access_token.expose_secret().is_empty() {
             return Err(TruIdError::Unavailable("empty access token".into()));
         }
         // Refresh a minute early (or at half-life for short tokens) so a
@@ -168,7 +162,10 @@ impl TruIdClient {
     ) -> Result<reqwest::Response, TruIdError> {
         for attempt in 0..2 {
             let token = self.token().await?;
-            let resp = build(&token).send().await.map_err(|e| transport(&e))?;
+            let resp = build(token.expose_secret())
+                .send()
+                .await
+                .map_err(|e| transport(&e))?;
             if resp.status().as_u16() == 401 && attempt == 0 {
                 self.forget_token().await;
                 continue;
@@ -261,5 +258,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, TruIdError::Config(_)));
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret_or_the_token() {
+        let c = TruIdClient::new(
+            "https://eu.api.tru.id",
+            Credentials::new("client-id", "very-secret-xyz"),
+            Duration::from_secs(1),
+            None,
+        )
+        .unwrap();
+        *c.token.try_lock().unwrap() = Some(CachedToken {
+            value: "access-token-abc".into(),
+            refresh_at: Instant::now(),
+        });
+        let d = format!("{c:?}");
+        assert!(d.contains("client-id") && d.contains("[REDACTED]"), "{d}");
+        assert!(
+            !d.contains("very-secret") && !d.contains("access-token-abc"),
+            "{d}"
+        );
     }
 }

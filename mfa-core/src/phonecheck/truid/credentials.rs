@@ -1,29 +1,19 @@
 //! Client id and secret: inline from `[phonecheck]` or from tru.ID's
 //! `tru.json`. The secret is wiped on drop and never printed.
 
-use std::fmt;
 use std::path::Path;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use zeroize::Zeroizing;
 
 use super::TruIdError;
 use crate::config::{read_secret_file, PhoneCheckConfig};
 
 /// Client id and secret. The secret is wiped on drop and never printed.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
     pub client_id: String,
-    pub(super) client_secret: Zeroizing<String>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
-    }
+    pub(super) client_secret: SecretString,
 }
 
 #[derive(Deserialize)]
@@ -34,22 +24,14 @@ struct TruJson {
 #[derive(Deserialize)]
 struct TruJsonCredential {
     client_id: String,
-    #[serde(deserialize_with = "zeroizing")]
-    client_secret: Zeroizing<String>,
-}
-
-/// Deserialize a secret string straight into wiped-on-drop storage.
-pub(super) fn zeroizing<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Zeroizing<String>, D::Error> {
-    String::deserialize(d).map(Zeroizing::new)
+    client_secret: SecretString,
 }
 
 impl Credentials {
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         Self {
             client_id: client_id.into(),
-            client_secret: Zeroizing::new(client_secret.into()),
+            client_secret: SecretString::from(client_secret.into()),
         }
     }
 
@@ -71,7 +53,7 @@ impl Credentials {
         let first = parsed.credentials.into_iter().next().ok_or_else(|| {
             TruIdError::Config(format!("{}: \"credentials\" is empty", path.display()))
         })?;
-        if first.client_id.is_empty() || first.client_secret.is_empty() {
+        if first.client_id.is_empty() || first.client_secret.expose_secret().is_empty() {
             return Err(TruIdError::Config(format!(
                 "{}: client_id or client_secret is empty",
                 path.display()
@@ -86,7 +68,10 @@ impl Credentials {
     /// From `[phonecheck]`: inline keys or `credentials_file`.
     pub fn from_config(cfg: &PhoneCheckConfig) -> Result<Self, TruIdError> {
         match (&cfg.client_id, &cfg.client_secret, &cfg.credentials_file) {
-            (Some(id), Some(secret), None) => Ok(Self::new(id.clone(), secret.as_str())),
+            (Some(id), Some(secret), None) => Ok(Self {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+            }),
             (_, _, Some(path)) => Self::from_tru_json(path),
             _ => Err(TruIdError::Config(
                 "set either client_id and client_secret, or credentials_file".into(),
@@ -114,7 +99,7 @@ mod tests {
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let c = Credentials::from_tru_json(&p).unwrap();
         assert_eq!(c.client_id, "fixture-client-id");
-        assert_eq!(c.client_secret.as_str(), "fixture-client-secret");
+        assert_eq!(c.client_secret.expose_secret(), "fixture-client-secret");
         assert!(!format!("{c:?}").contains("fixture-client-secret"));
 
         // World-readable: the tutorial's mistake, refused.

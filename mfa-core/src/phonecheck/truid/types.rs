@@ -1,10 +1,9 @@
 //! Check states and the payloads of the PhoneCheck v0.2 API
 //! (`fixtures/truid/`).
 
+use secrecy::SecretString;
 use serde::Deserialize;
-use zeroize::Zeroizing;
 
-use super::credentials::zeroizing;
 use super::{clip, TruIdError};
 
 /// Status of a PhoneCheck, as the API spells it.
@@ -59,8 +58,7 @@ pub struct CreatedCheck {
 
 #[derive(Deserialize)]
 pub(super) struct TokenBody {
-    #[serde(deserialize_with = "zeroizing")]
-    pub(super) access_token: Zeroizing<String>,
+    pub(super) access_token: SecretString,
     pub(super) expires_in: u64,
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
@@ -28,25 +29,16 @@ pub struct DuoSettings<'a> {
 
 /// A Duo Auth API v2 client. The secret key is wiped on drop and never
 /// shown by `Debug`.
+#[derive(Debug)]
 pub struct DuoClient {
     http: reqwest::Client,
     ikey: String,
-    skey: Zeroizing<Vec<u8>>,
+    skey: SecretString,
     host: String,
     /// First back-off when a 429 carries no usable `Retry-After`.
     backoff: Duration,
     /// Longest a single request may take (also capped by the deadline).
     timeout: Duration,
-}
-
-impl std::fmt::Debug for DuoClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DuoClient")
-            .field("host", &self.host)
-            .field("ikey", &self.ikey)
-            .field("skey", &"[redacted]")
-            .finish_non_exhaustive()
-    }
 }
 
 /// The clock corrected by the server's time (from `/ping`), so that a
@@ -112,7 +104,7 @@ impl DuoClient {
         Ok(Self {
             http: http::client(&s.http)?,
             ikey: s.ikey.to_owned(),
-            skey: Zeroizing::new(s.skey.as_bytes().to_vec()),
+            skey: SecretString::from(s.skey),
             host: s.host.to_owned(),
             backoff: Duration::from_secs(1),
             timeout: effective_timeout(s.http.timeout),
@@ -195,7 +187,9 @@ impl DuoClient {
             AuthFactor::Push { device }
             | AuthFactor::Phone { device }
             | AuthFactor::Sms { device } => params.push(("device", device.clone().into())),
-            AuthFactor::Passcode(code) => params.push(("passcode", code.clone())),
+            AuthFactor::Passcode(code) => {
+                params.push(("passcode", code.expose_secret().to_owned().into()))
+            }
         }
         if req.factor.is_async() {
             params.push(("async", "1".to_owned().into()));
@@ -305,7 +299,7 @@ impl DuoClient {
                 Some(stamp) => {
                     let s = sign::sign(
                         &self.ikey,
-                        &self.skey,
+                        self.skey.expose_secret().as_bytes(),
                         Request {
                             method: verb,
                             host: &self.host,
@@ -369,6 +363,6 @@ mod tests {
         .unwrap();
         let d = format!("{c:?}");
         assert!(!d.contains("very-secret"), "{d}");
-        assert!(d.contains("[redacted]"));
+        assert!(d.contains("[REDACTED]"), "{d}");
     }
 }

@@ -139,7 +139,7 @@ pub(crate) struct Envelope {
 
 /// The factor a user picked (or the default one). `Debug` never shows a
 /// passcode.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum AuthFactor {
     /// Duo chooses (push if possible, else phone), device `auto`.
     Auto,
@@ -153,19 +153,7 @@ pub enum AuthFactor {
     Sms {
         device: String,
     },
-    Passcode(zeroize::Zeroizing<String>),
-}
-
-impl std::fmt::Debug for AuthFactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Auto => f.write_str("Auto"),
-            Self::Push { device } => f.debug_struct("Push").field("device", device).finish(),
-            Self::Phone { device } => f.debug_struct("Phone").field("device", device).finish(),
-            Self::Sms { device } => f.debug_struct("Sms").field("device", device).finish(),
-            Self::Passcode(_) => f.write_str("Passcode([redacted])"),
-        }
-    }
+    Passcode(secrecy::SecretString),
 }
 
 impl AuthFactor {
@@ -227,8 +215,13 @@ mod tests {
 
     #[test]
     fn debug_never_shows_a_passcode() {
-        let p = AuthFactor::Passcode(zeroize::Zeroizing::new("314159".into()));
-        assert_eq!(format!("{p:?}"), "Passcode([redacted])");
+        let p = AuthFactor::Passcode("314159".into());
+        let d = format!("{p:?}");
+        assert!(
+            d.starts_with("Passcode(") && d.contains("[REDACTED]"),
+            "{d}"
+        );
+        assert!(!d.contains("314159"), "{d}");
         let d = AuthFactor::Push {
             device: "D1".into(),
         };
