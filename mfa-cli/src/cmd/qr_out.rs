@@ -1,6 +1,6 @@
 //! `--qr utf8|ansi|none|png:FILE`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use mfa_core::fsutil::{self, ReplaceOptions};
@@ -45,7 +45,7 @@ pub fn render(data: &str, format: &QrFormat) -> Result<Option<String>, CliError>
     }
 }
 
-fn write_png(data: &str, path: &std::path::Path) -> Result<(), CliError> {
+fn write_png(data: &str, path: &Path) -> Result<(), CliError> {
     let (width, dark) = mfa_core::qr::modules(data).map_err(|e| CliError::Failed(e.to_string()))?;
     const SCALE: usize = 8;
     const QUIET: usize = 4;
@@ -71,15 +71,42 @@ fn write_png(data: &str, path: &std::path::Path) -> Result<(), CliError> {
     w.write_image_data(&pixels)
         .map_err(|e| fail(e.to_string()))?;
     w.finish().map_err(|e| fail(e.to_string()))?;
-    // The image is the TOTP secret: readable by its owner only, and written
-    // like the state file (a symlink at the path is replaced, not followed;
-    // a reader never sees half an image).
+    // The image is the TOTP secret: readable by its owner only, and created,
+    // never reused. The image is written to a temp file made O_EXCL with
+    // mode 0600, then given its name by a rename that refuses to replace
+    // anything (renameat2 RENAME_NOREPLACE, or link(2)): an existing file or
+    // a symlink at the path is refused, never followed or overwritten, as
+    // O_CREAT|O_EXCL|O_NOFOLLOW would, and no reader sees half an image.
     let opts = ReplaceOptions {
         mode: 0o600,
         owner: None,
-        clobber: true,
+        clobber: false,
     };
-    fsutil::replace(path, &png_bytes, &opts).map_err(|e| CliError::Failed(e.to_string()))
+    fsutil::replace(path, &png_bytes, &opts).map_err(|e| match &e {
+        fsutil::FsError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            exists_error(path)
+        }
+        _ => CliError::Failed(e.to_string()),
+    })
+}
+
+fn exists_error(path: &Path) -> CliError {
+    CliError::Failed(format!(
+        "{}: already exists (or is a symlink); the QR image is only ever written to a new file",
+        path.display()
+    ))
+}
+
+/// Refuse early, before anything else is written, when `format` names an
+/// image file that already exists: the check that counts is the exclusive
+/// creation in [`render`]; this one spares a state file made for nothing.
+pub fn check_target(format: &QrFormat) -> Result<(), CliError> {
+    match format {
+        QrFormat::Png(path) if path.symlink_metadata().is_ok() => Err(exists_error(path)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -117,21 +144,46 @@ mod tests {
     }
 
     #[test]
-    fn a_png_holding_the_secret_is_private_and_never_written_through_a_link() {
+    fn a_png_is_never_written_through_a_symlink() {
         let d = tempfile::tempdir().unwrap();
         let victim = d.path().join("victim");
         std::fs::write(&victim, b"keep").unwrap();
+        let dangling = d.path().join("nowhere");
+        for target in [&victim, &dangling] {
+            let p = d.path().join("qr.png");
+            std::os::unix::fs::symlink(target, &p).unwrap();
+            let fmt = QrFormat::Png(p.clone());
+            assert!(check_target(&fmt).is_err());
+            let e = render("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", &fmt).unwrap_err();
+            assert!(e.to_string().contains("already exists"), "{e}");
+            assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+            assert!(!dangling.exists(), "nothing created at the link's target");
+            assert!(std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            std::fs::remove_file(&p).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn an_existing_png_is_refused_and_kept() {
+        let d = tempfile::tempdir().unwrap();
         let p = d.path().join("qr.png");
-        std::os::unix::fs::symlink(&victim, &p).unwrap();
-        render(
-            "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP",
-            &QrFormat::Png(p.clone()),
-        )
-        .unwrap();
-        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
-        let meta = std::fs::symlink_metadata(&p).unwrap();
-        assert!(meta.is_file());
-        use std::os::unix::fs::MetadataExt;
-        assert_eq!(meta.mode() & 0o7777, 0o600);
+        std::fs::write(&p, b"someone else's").unwrap();
+        let fmt = QrFormat::Png(p.clone());
+        assert!(check_target(&fmt).is_err());
+        assert!(render("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", &fmt).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"someone else's");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

@@ -11,7 +11,7 @@ use mfa_core::totp::verify::{verify, Accepted, VerifyOptions};
 use mfa_core::{Clock, OsRandom, SystemClock};
 use serde_json::json;
 
-use super::qr_out::{render, QrFormat};
+use super::qr_out::{check_target, render, QrFormat};
 use super::{CliError, Status};
 use crate::output::Output;
 
@@ -107,6 +107,7 @@ pub fn run(cmd: TotpCommand, out: &Output) -> Result<Status, CliError> {
 }
 
 fn enroll(a: EnrollArgs, out: &Output) -> Result<Status, CliError> {
+    check_target(&a.qr)?;
     let opts = EnrollOptions {
         hotp: a.hotp,
         window_size: a.window.unwrap_or(3),
