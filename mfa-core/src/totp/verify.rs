@@ -54,9 +54,12 @@ pub struct Verdict {
     pub changed: bool,
 }
 
-/// How far (in steps, each way) a wrong code is searched for to learn the
-/// client's clock skew: 25 hours, as pam_google_authenticator does at 30 s.
-const SKEW_SEARCH_STEPS: i64 = 25 * 60 * 2;
+/// How far a wrong code is searched for to learn the client's clock skew:
+/// offsets 0 to 1499 steps on each side of the present, as
+/// pam_google_authenticator's `for (i = 0; i < 25*60; ++i)` (tm − i and
+/// tm + i). That is a span of 25 hours at 30 s steps (±12.5 hours), not 25
+/// hours each way: the count is of steps, whatever the step size.
+const SKEW_SEARCH_STEPS: i64 = 25 * 60;
 /// Consecutive codes needed to agree on a skew before it is adopted.
 const SKEW_CONFIRMATIONS: usize = 3;
 const RESETTING: &str = "RESETTING_TIME_SKEW";
@@ -166,17 +169,8 @@ fn verify_totp(
         .find(|&t| t >= 0 && codes_equal(&code_at(state, t as u64), code));
 
     if let Some(t) = hit {
-        if let Some(used) = state.disallow_reuse.as_mut() {
-            let t = t as u64;
-            if used.contains(&t) {
-                return Err(Rejected::Reused);
-            }
-            // Forget steps that can no longer fall inside the window.
-            let (min, max) = ((base + lo - w).max(0) as u64, (base + hi + w) as u64);
-            used.retain(|&u| u >= min && u <= max);
-            used.push(t);
-            *changed = true;
-        }
+        use_step(state, t, base)?;
+        *changed |= state.disallow_reuse.is_some();
         if state.other(RESETTING).is_some() {
             state.remove_other(RESETTING);
             *changed = true;
@@ -192,10 +186,36 @@ fn verify_totp(
     Err(Rejected::WrongCode)
 }
 
+/// With `DISALLOW_REUSE`: refuse `step` if it was used, else record it,
+/// forgetting steps that can no longer fall inside the window around
+/// `base` (now plus the skew).
+fn use_step(state: &mut TotpState, step: i64, base: i64) -> Result<(), Rejected> {
+    if was_used(state, step) {
+        return Err(Rejected::Reused);
+    }
+    let w = i64::from(state.window_size);
+    let (lo, hi) = (-((w - 1) / 2), w / 2);
+    let Some(used) = state.disallow_reuse.as_mut() else {
+        return Ok(());
+    };
+    let step = u64::try_from(step).unwrap_or(0);
+    let min = u64::try_from(base + lo - w).unwrap_or(0);
+    let max = u64::try_from(base + hi + w).unwrap_or(0);
+    used.retain(|&u| u >= min && u <= max);
+    used.push(step);
+    Ok(())
+}
+
+fn was_used(state: &TotpState, step: i64) -> bool {
+    let used = state.disallow_reuse.as_deref().unwrap_or_default();
+    u64::try_from(step).is_ok_and(|step| used.contains(&step))
+}
+
 /// The offset (in steps) at which `code` would have been right, searching
-/// outward from the present.
+/// outward from the present (offset 0 included: with a learned skew the
+/// present itself can fall outside the window).
 fn find_skew(state: &TotpState, code: &str, tm: i64) -> Option<i64> {
-    (1..=SKEW_SEARCH_STEPS).find_map(|i| {
+    (0..SKEW_SEARCH_STEPS).find_map(|i| {
         [-i, i]
             .into_iter()
             .find(|&d| tm + d >= 0 && codes_equal(&code_at(state, (tm + d) as u64), code))
@@ -211,6 +231,10 @@ fn learn_skew(
     skew: i64,
     changed: &mut bool,
 ) -> Result<Accepted, Rejected> {
+    // A used code teaches nothing (a replay must not move the skew).
+    if was_used(state, tm + skew) {
+        return Err(Rejected::Reused);
+    }
     let mut seen: Vec<(i64, i64)> = state
         .other(RESETTING)
         .unwrap_or_default()
@@ -220,19 +244,33 @@ fn learn_skew(
             Some((t.parse().ok()?, s.parse().ok()?))
         })
         .collect();
+    // The same code again tells nothing new; as pam_google_authenticator
+    // does, leave the state as it is.
+    if seen.last().is_some_and(|&(t, s)| t + s == tm + skew) {
+        return Err(Rejected::WrongCode);
+    }
     seen.push((tm, skew));
     if seen.len() > SKEW_CONFIRMATIONS {
         seen.drain(..seen.len() - SKEW_CONFIRMATIONS);
     }
     *changed = true;
+    // Consecutive attempts (times increasing, close together), skews within
+    // one step of each other, and three different codes, each for a later
+    // step than the one before: one old code typed three times, 30 s apart,
+    // also gives skews one step apart, and must not log anyone in.
     let consistent = seen.len() == SKEW_CONFIRMATIONS
-        && seen
-            .windows(2)
-            .all(|p| p[1].0 > p[0].0 && p[1].0 <= p[0].0 + 4 && (p[1].1 - p[0].1).abs() <= 1);
+        && seen.windows(2).all(|p| {
+            let ((t0, s0), (t1, s1)) = (p[0], p[1]);
+            t1 > t0 && t1 <= t0 + 4 && (s1 - s0).abs() <= 1 && t1 + s1 > t0 + s0
+        });
     if consistent {
         let avg = seen.iter().map(|&(_, s)| s).sum::<i64>() / seen.len() as i64;
         state.time_skew = avg;
         state.remove_other(RESETTING);
+        // This code is accepted, so it is used like any other: once the
+        // skew is adopted its step falls inside the window, and a replay
+        // would otherwise pass (pam_google_authenticator does not record it).
+        use_step(state, tm + skew, tm + avg)?;
         return Ok(Accepted::Code);
     }
     let values: Vec<String> = seen.iter().map(|(t, s)| format!("{t}{s:+}")).collect();
@@ -460,5 +498,90 @@ mod tests {
                 changed: false
             }
         );
+    }
+
+    /// Three codes `skew` steps ahead, typed 30 s apart; the third is
+    /// accepted. Returns the state, the third code and its time.
+    fn learn(extra: &str, skew: i64) -> (TotpState, String, u64) {
+        let mut s = state(extra);
+        let tm = (NOW / 30) as i64;
+        let mut last = (String::new(), NOW);
+        for n in 0..3i64 {
+            let now = NOW + 30 * n as u64;
+            let c = code(&s, (tm + n + skew) as u64);
+            let v = verify(&mut s, &c, now, VerifyOptions::default());
+            assert_eq!(v.result.is_ok(), n == 2, "attempt {n}");
+            last = (c, now);
+        }
+        assert_eq!(s.time_skew, skew);
+        (s, last.0, last.1)
+    }
+
+    #[test]
+    fn a_code_accepted_while_learning_the_skew_is_used() {
+        let (mut s, c, now) = learn("\" DISALLOW_REUSE\n\" TOTP_AUTH\n", 100);
+        let step = (now / 30) as i64 + 100;
+        assert_eq!(s.disallow_reuse, Some(vec![step as u64]));
+        for later in [now, now + 10] {
+            assert_eq!(
+                verify(&mut s, &c, later, VerifyOptions::default()).result,
+                Err(Rejected::Reused),
+                "replayed at +{}",
+                later - now
+            );
+        }
+        assert_eq!(s.time_skew, 100, "a replay does not move the skew");
+        // The next code is fine.
+        let next = code(&s, (step + 1) as u64);
+        assert_eq!(
+            verify(&mut s, &next, now + 30, VerifyOptions::default()).result,
+            Ok(Accepted::Code)
+        );
+        // Without DISALLOW_REUSE a code stays valid for its window, as in
+        // pam_google_authenticator.
+        let (mut s, c, now) = learn("\" TOTP_AUTH\n", 100);
+        assert!(verify(&mut s, &c, now, VerifyOptions::default())
+            .result
+            .is_ok());
+    }
+
+    #[test]
+    fn one_old_code_typed_three_times_teaches_no_skew() {
+        for reuse in ["", "\" DISALLOW_REUSE\n"] {
+            let mut s = state(&format!("{reuse}\" TOTP_AUTH\n"));
+            let old = code(&s, NOW / 30 - 200);
+            for n in 0..4u64 {
+                let v = verify(&mut s, &old, NOW + 30 * n, VerifyOptions::default());
+                assert_eq!(v.result, Err(Rejected::WrongCode), "{reuse:?} attempt {n}");
+            }
+            assert_eq!(s.time_skew, 0);
+        }
+    }
+
+    #[test]
+    fn skew_search_reaches_1499_steps_each_way_as_pam_google_authenticator() {
+        let tm = NOW / 30;
+        for (offset, searched) in [
+            (-1499i64, true),
+            (1499, true),
+            (-1500, false),
+            (1500, false),
+            (2, true),
+        ] {
+            let mut s = state("\" TOTP_AUTH\n");
+            let c = code(&s, (tm as i64 + offset) as u64);
+            let v = verify(&mut s, &c, NOW, VerifyOptions::default());
+            assert_eq!(v.result, Err(Rejected::WrongCode), "offset {offset}");
+            assert_eq!(v.changed, searched, "offset {offset}");
+            let expect = searched.then(|| vec![format!("{tm}{offset:+}")]);
+            assert_eq!(s.other(RESETTING), expect, "offset {offset}");
+        }
+        // With a learned skew the present itself (offset 0) is outside the
+        // window and is found by the search.
+        let mut s = state("\" TIME_SKEW 50\n\" TOTP_AUTH\n");
+        let c = code(&s, tm);
+        let v = verify(&mut s, &c, NOW, VerifyOptions::default());
+        assert!(v.changed);
+        assert_eq!(s.other(RESETTING), Some(vec![format!("{tm}+0")]));
     }
 }
