@@ -12,7 +12,7 @@
 
 mod client;
 mod credentials;
-mod types;
+pub mod types;
 
 pub use client::TruIdClient;
 pub use credentials::Credentials;

@@ -92,6 +92,15 @@ pub(super) struct StateBody {
     pub(super) error_code: Option<String>,
 }
 
+/// An answer about check `asked` (GET or PATCH), from its raw body, as
+/// the client reads it: the documented JSON about that very check, or
+/// unavailable. Public for the fuzz target.
+pub fn parse_state(asked: &str, body: &[u8]) -> Result<CheckState, TruIdError> {
+    let b: StateBody = serde_json::from_slice(body)
+        .map_err(|_| TruIdError::Unavailable("answer is not the documented JSON".into()))?;
+    state_of(asked, b)
+}
+
 pub(super) fn state_of(asked: &str, b: StateBody) -> Result<CheckState, TruIdError> {
     // An answer about another check is not an answer about ours.
     if b.check_id != asked {

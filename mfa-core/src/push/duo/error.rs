@@ -65,7 +65,7 @@ impl From<Transport> for DuoError {
 
 /// Turn status + body into the `response` value or a classified error.
 /// (A 429 never gets here: the client waits and retries.)
-pub(super) fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
+pub fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
     let class = classify_status(status, None);
     if class == Some(FailureClass::Unavailable) {
         return Err(DuoError::Server(status));
