@@ -118,3 +118,70 @@ fn push_through_real_libpam_approves_denies_and_keeps_failmode() {
     let r = svc.pamtester("duo", &user.name, &["authenticate"], "");
     assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
 }
+
+/// A loopback port nobody listens on: Duo is down.
+fn dead_host() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a.to_string()
+}
+
+/// Issue 12, item 1: `require = "all"` with `failmode = "safe"` and Duo
+/// unreachable excuses the push factor only; TOTP is still asked, and a
+/// wrong code denies (it used to return PAM_SUCCESS at once, so the
+/// password alone logged in).
+#[test]
+fn failmode_safe_excuses_only_the_unreachable_factor_under_require_all() {
+    let Some((user, svc)) = setup("pwfs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!("[users.{}]\nduo_username = \"pam.user\"\n", user.name),
+    )
+    .unwrap();
+    let config = dir.path().join("mfa.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\nfailmode = \"safe\"\nrequest_timeout_secs = 2\nusers_file = \"{}\"\n\
+             [policy]\nfactors = [\"push\", \"totp\"]\nrequire = \"all\"\n\
+             [push]\nikey = \"{}\"\nskey = \"{}\"\nhost = \"{}\"\n",
+            users.display(),
+            mfa_sim::duo::IKEY,
+            mfa_sim::duo::SKEY,
+            dead_host()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    svc.add(
+        "s",
+        &[mfa_line(
+            "required",
+            &format!("config={}", config.display()),
+        )],
+    );
+    const CODE_PROMPT: &str = "Verification code: ";
+
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", wrong_code(SECRET)),
+    );
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert_eq!(r.prompts(CODE_PROMPT), 1, "TOTP still asked: {r:?}");
+
+    let r = svc.pamtester(
+        "s",
+        &user.name,
+        &["authenticate"],
+        &format!("{}\n", code(SECRET)),
+    );
+    assert!(r.ok && r.out.contains(SUCCESS), "{r:?}");
+    assert_eq!(r.prompts(CODE_PROMPT), 1, "{r:?}");
+}

@@ -32,6 +32,12 @@ impl FactorKind {
         FactorKind::Push,
     ];
 
+    /// Whether the factor is checked on this host alone (TOTP): no
+    /// provider can be unavailable for it, so `failmode` never excuses it.
+    pub fn is_local(self) -> bool {
+        self == FactorKind::Totp
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FactorKind::Totp => "totp",

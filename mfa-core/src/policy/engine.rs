@@ -19,8 +19,9 @@ use super::plan::{plan, Plan};
 /// The engine's answer, for the front end to map (PAM codes, exit status).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Verified; or, with `fail_open`, allowed by `failmode = safe` because
-    /// the provider was unreachable.
+    /// Verified; or, with `fail_open`, allowed although a provider was
+    /// unreachable, because `failmode = safe` excused that one factor
+    /// (`factor` is then the factor that did verify, if any).
     Allow {
         factor: Option<FactorKind>,
         fail_open: bool,
@@ -235,7 +236,10 @@ impl Engine {
     ) {
         let mut reason = match decision {
             Decision::Allow { factor, fail_open } => match (factor, fail_open) {
-                (_, true) => "provider unavailable; failmode=safe".to_owned(),
+                (Some(f), true) => {
+                    format!("{f} verified; provider unavailable, excused by failmode=safe")
+                }
+                (None, true) => "provider unavailable; failmode=safe".to_owned(),
                 (Some(f), false) => format!("{f} verified"),
                 (None, false) => "verified".to_owned(),
             },
@@ -281,8 +285,13 @@ impl Engine {
             Plan::Run(k) => k,
         };
 
+        // A provider that could not be reached, kept for failmode. Under
+        // `require = "one"` the next enrolled factor may still decide; under
+        // `"all"` with `failmode = "safe"` that factor alone is excused and
+        // every other one still runs and must verify.
         let mut unavailable: Option<String> = None;
         let mut allowed: Option<FactorKind> = None;
+        let require = self.config.policy.require;
         for kind in &kinds {
             let Some(factor) = self.factors.get(kind) else {
                 return Decision::Deny {
@@ -293,7 +302,7 @@ impl Engine {
             match factor.authenticate(ctx, conv).await {
                 Ok(Outcome::Allow) => {
                     allowed = Some(*kind);
-                    if self.config.policy.require == Require::One {
+                    if require == Require::One {
                         return Decision::Allow {
                             factor: Some(*kind),
                             fail_open: false,
@@ -308,13 +317,24 @@ impl Engine {
                 Ok(Outcome::NotEnrolled) => {
                     ran.pop();
                 }
+                Err(FactorError::Unavailable(why)) if kind.is_local() => {
+                    // Nothing outside this host can be down for a local
+                    // factor: failmode never applies to it.
+                    tracing::error!(factor = %kind, error = %why, "local factor unavailable");
+                    let _ = conv
+                        .error("Authentication is unavailable; contact your administrator.")
+                        .await;
+                    return Decision::Deny {
+                        reason: format!("{kind}: {why} (a local factor is never excused)"),
+                    };
+                }
                 Err(FactorError::Unavailable(why)) => {
                     tracing::warn!(factor = %kind, error = %why, "provider unavailable");
-                    if self.config.policy.require == Require::All {
-                        return self.fail_mode(conv, format!("{kind}: {why}")).await;
+                    let why = format!("{kind}: {why}");
+                    if require == Require::All && self.config.general.failmode == FailMode::Secure {
+                        return self.fail_mode(conv, why).await;
                     }
-                    // With one-of, try the next enrolled factor before failmode.
-                    unavailable.get_or_insert(format!("{kind}: {why}"));
+                    unavailable.get_or_insert(why);
                 }
                 Err(FactorError::Conversation(e)) => {
                     return Decision::Deny {
@@ -332,16 +352,24 @@ impl Engine {
                 }
             }
         }
-        if let Some(kind) = allowed {
-            return Decision::Allow {
+        match (allowed, unavailable) {
+            // Every enrolled factor verified.
+            (Some(kind), None) => Decision::Allow {
                 factor: Some(kind),
                 fail_open: false,
-            };
+            },
+            // `require = "all"`, failmode=safe: the others verified, one
+            // provider was excused. The record says which and why.
+            (Some(kind), Some(why)) => {
+                crate::audit::note_detail(&why);
+                Decision::Allow {
+                    factor: Some(kind),
+                    fail_open: true,
+                }
+            }
+            (None, Some(why)) => self.fail_mode(conv, why).await,
+            (None, None) => self.unenrolled(ctx, conv, &kinds).await,
         }
-        if let Some(why) = unavailable {
-            return self.fail_mode(conv, why).await;
-        }
-        self.unenrolled(ctx, conv, &kinds).await
     }
 
     async fn fail_mode(&self, conv: &mut dyn Conversation, why: String) -> Decision {
