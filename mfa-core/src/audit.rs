@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::factor::FactorKind;
 use crate::sanitize::for_log;
+use crate::session::LogLevel;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
@@ -170,8 +171,11 @@ pub struct SyslogAudit {
 
 /// syslog facility `authpriv` (10) shifted as RFC 3164 wants.
 const LOG_AUTHPRIV: u8 = 10 << 3;
-const LOG_INFO: u8 = 6;
+const LOG_ERR: u8 = 3;
+const LOG_WARNING: u8 = 4;
 const LOG_NOTICE: u8 = 5;
+const LOG_INFO: u8 = 6;
+const LOG_DEBUG: u8 = 7;
 
 impl SyslogAudit {
     pub fn new(ident: &str) -> Self {
@@ -202,14 +206,40 @@ impl SyslogAudit {
     }
 }
 
-impl AuditSink for SyslogAudit {
-    fn record(&self, r: &AuditRecord) {
-        let msg = self.datagram(r);
+impl SyslogAudit {
+    /// One line for the administrator (a front end's log), on the same
+    /// socket and facility as the records: mfa-login's stderr is the
+    /// person logging in, never the place for a configuration detail.
+    /// Control characters are escaped so a line cannot forge another.
+    pub fn line(&self, level: LogLevel, message: &str) {
+        let severity = match level {
+            LogLevel::Error => LOG_ERR,
+            LogLevel::Warning => LOG_WARNING,
+            LogLevel::Notice => LOG_NOTICE,
+            LogLevel::Debug => LOG_DEBUG,
+        };
+        let msg = format!(
+            "<{}>{}[{}]: {}",
+            LOG_AUTHPRIV | severity,
+            self.ident,
+            std::process::id(),
+            for_log(message)
+        );
+        self.send(&msg);
+    }
+
+    fn send(&self, msg: &str) {
         let sent = std::os::unix::net::UnixDatagram::unbound()
             .and_then(|s| s.send_to(msg.as_bytes(), &self.socket));
         if let Err(e) = sent {
             tracing::debug!(error = %e, "syslog unavailable");
         }
+    }
+}
+
+impl AuditSink for SyslogAudit {
+    fn record(&self, r: &AuditRecord) {
+        self.send(&self.datagram(r));
     }
 }
 
@@ -262,6 +292,32 @@ mod tests {
         assert!(msg.contains("user=\"bob\\nforged\""), "{msg}");
         // No daemon: silently nothing, no panic.
         SyslogAudit::with_socket("x", d.path().join("absent")).record(&rec("a"));
+    }
+
+    #[test]
+    fn syslog_lines_are_authpriv_with_their_severity_and_one_line() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("log");
+        let server = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let sink = SyslogAudit::with_socket("mfa-login", &path);
+        let mut buf = [0u8; 1024];
+        for (level, pri) in [
+            (LogLevel::Error, 83),
+            (LogLevel::Warning, 84),
+            (LogLevel::Notice, 85),
+            (LogLevel::Debug, 87),
+        ] {
+            sink.line(level, "config: bad\nmfa-login[1]: forged");
+            let n = server.recv(&mut buf).unwrap();
+            let msg = std::str::from_utf8(&buf[..n]).unwrap();
+            assert_eq!(
+                msg,
+                format!(
+                    "<{pri}>mfa-login[{}]: config: bad\\nmfa-login[1]: forged",
+                    std::process::id()
+                )
+            );
+        }
     }
 
     #[test]

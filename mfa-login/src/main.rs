@@ -14,13 +14,21 @@ use std::process::ExitCode;
 use mfa_core::audit::{AuditSink, SyslogAudit};
 use mfa_core::conversation::noninteractive::NonInteractive;
 use mfa_core::conversation::terminal::TerminalConversation;
-use mfa_core::login::{decide, prepare, LoginArgs, LoginRequest, SCRUBBED_ENV};
-use mfa_core::session::{FrontEnd, Io, LogLevel, LoginVerdict, UserError};
+use mfa_core::login::{decide, prepare, user_message, LoginArgs, LoginRequest, SCRUBBED_ENV};
+use mfa_core::session::{FrontEnd, Io, LogLevel, LoginVerdict, SessionError, UserError};
 use mfa_core::{Config, Conversation, Session};
+
+const IDENT: &str = "mfa-login";
 
 fn fail(msg: &str) -> ExitCode {
     eprintln!("mfa-login: {msg}");
     ExitCode::from(1)
+}
+
+/// The detail to syslog (authpriv), a generic line to the person.
+fn fail_session(e: &SessionError) -> ExitCode {
+    SyslogAudit::new(IDENT).line(LogLevel::Error, &e.to_string());
+    fail(user_message(e))
 }
 
 /// Give up the setgid group (real, effective and saved) for good, so the
@@ -68,11 +76,12 @@ impl FrontEnd for LoginFrontEnd<'_> {
             authtok: None,
         }
     }
-    fn log(&self, _level: LogLevel, message: &str) {
-        eprintln!("mfa-login: {message}");
+    /// The administrator's log is syslog: stderr goes to the person.
+    fn log(&self, level: LogLevel, message: &str) {
+        SyslogAudit::new(IDENT).line(level, message);
     }
     fn audit_sink(&self) -> Option<Box<dyn AuditSink>> {
-        Some(Box::new(SyslogAudit::new("mfa-login")))
+        Some(Box::new(SyslogAudit::new(IDENT)))
     }
 }
 
@@ -95,7 +104,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             let _ = drop_group();
-            return fail(&format!("configuration error: {e}"));
+            return fail_session(&SessionError::Config(e));
         }
     };
     let interactive = std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_ok();
@@ -119,7 +128,7 @@ fn main() -> ExitCode {
     let plan = match verdict {
         Ok(LoginVerdict::StartShell(plan)) => plan,
         Ok(LoginVerdict::Deny) => return fail("access denied"),
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail_session(&e),
     };
 
     let mut cmd = std::process::Command::new(&plan.program);

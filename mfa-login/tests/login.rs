@@ -4,6 +4,7 @@
 //! tests/sshd.rs and tests/sshd_install.rs.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -128,18 +129,81 @@ fn wrong_or_missing_passcode_denies_without_running_anything() {
     }
 }
 
+/// mfa-login run as [`login`] does, with syslog captured: in a private
+/// mount namespace /dev is a fresh tmpfs whose `log` leads to a socket of
+/// ours, so nothing reaches (or needs) the machine's syslog daemon.
+fn login_capturing_syslog(
+    config: &Path,
+    command: &str,
+    passcode: Option<&str>,
+) -> (Output, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log");
+    let server = UnixDatagram::bind(&sock).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let script =
+        "mount -t tmpfs mfa-test-dev /dev && ln -s \"$1\" /dev/log && shift && exec \"$@\"";
+    let mut c = Command::new("unshare");
+    c.args(["-m", "sh", "-c", script, "sh"])
+        .arg(&sock)
+        .arg(env!("CARGO_BIN_EXE_mfa-login"))
+        .arg("-c")
+        .arg(config)
+        .env("SSH_ORIGINAL_COMMAND", command)
+        .env("SSH_CONNECTION", "203.0.113.9 40000 127.0.0.1 22")
+        .env_remove("MFA_PASSCODE")
+        .stdin(Stdio::null());
+    if let Some(p) = passcode {
+        c.env("MFA_PASSCODE", p);
+    }
+    let out = c.output().unwrap();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = server.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    (out, lines)
+}
+
+/// A configuration error is the administrator's business: the person
+/// logging in (anyone with an account) gets one generic line, the detail
+/// (file, line, key) goes to syslog authpriv at LOG_ERR, and neither ever
+/// holds a secret's value.
 #[test]
 fn bad_config_denies() {
     if !require_root() {
         return;
     }
     let s = setup("");
-    std::fs::write(&s.config, "[general]\nfailmode = \"open\"\n").unwrap();
-    let o = login(&s.config, "echo hi", Some("123456"));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(o.stdout.is_empty());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("mfa.toml:2"), "{err}");
+    for (toml, line, key) in [
+        ("[general]\nfailmode = \"open\"\n", 2, "general.failmode"),
+        (
+            "[push]\nikey = \"DI0\"\nskey = 98765432109876\nhost = \"api.example\"\n",
+            3,
+            "push.skey",
+        ),
+    ] {
+        std::fs::write(&s.config, toml).unwrap();
+        let (o, syslog) = login_capturing_syslog(&s.config, "echo hi", Some("123456"));
+        assert_eq!(o.status.code(), Some(1));
+        assert!(o.stdout.is_empty());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err, "mfa-login: configuration error; see the system log\n",
+            "{toml}"
+        );
+        let detail = syslog
+            .iter()
+            .find(|l| l.starts_with("<83>mfa-login["))
+            .unwrap_or_else(|| panic!("no authpriv.err line: {syslog:?}"));
+        assert!(
+            detail.contains(&format!("mfa.toml:{line}: {key}")),
+            "{detail}"
+        );
+        for l in &syslog {
+            assert!(!l.contains("98765432109876"), "{l}");
+        }
+    }
 }
 
 #[test]

@@ -46,18 +46,100 @@ pub(crate) fn line_of(src: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Turn a toml/serde error into a located [`ConfigError`].
+/// Turn a toml/serde error into a located [`ConfigError`]. serde's
+/// messages quote the offending value (``invalid type: integer `42`,
+/// expected a string``): for a secret key the value is left out.
 pub(crate) fn from_toml(file: &std::path::Path, src: &str, err: &toml::de::Error) -> ConfigError {
     let message = err.message().trim().to_owned();
     let missing = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next())
         .filter(|k| !k.is_empty());
+    let key = err.span().and_then(|s| key_at(src, s.start, missing));
+    let message = redact(src, key.as_deref(), message);
     ConfigError {
         file: file.to_owned(),
         line: err.span().map(|s| line_of(src, s.start)),
-        key: err.span().and_then(|s| key_at(src, s.start, missing)),
+        key,
         message,
+    }
+}
+
+/// Keys whose value is a credential, half of one (Duo's ikey, tru.ID's
+/// client_id), or may carry one (a proxy URL's user:password): their
+/// values never appear in an error, a log or the terminal.
+pub const SECRET_KEYS: &[&str] = &[
+    "push.ikey",
+    "push.skey",
+    "push.proxy",
+    "phonecheck.client_id",
+    "phonecheck.client_secret",
+    "webhook.url",
+];
+
+/// Whether the value of dotted `key` is secret: one of [`SECRET_KEYS`], or
+/// a key whose name says so (for sections yet to come).
+pub fn is_secret_key(key: &str) -> bool {
+    let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    SECRET_KEYS.contains(&key)
+        || ["secret", "password", "passwd", "token", "skey"]
+            .iter()
+            .any(|w| name.contains(w))
+}
+
+const NOT_SHOWN: &str = "[value not shown: it is a credential]";
+
+/// `message` without any secret value: replaced whole when the error is
+/// about a secret key (only what was expected is kept), and in any case
+/// with every secret value found in `src` cut out (an inline table or an
+/// error located elsewhere must not repeat one either).
+fn redact(src: &str, key: Option<&str>, message: String) -> String {
+    // Messages about the key itself (missing, unknown, repeated) name keys,
+    // never values, and are kept.
+    let about_key = ["missing field", "unknown field", "duplicate key"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    let mut message = match key {
+        Some(k) if is_secret_key(k) && !about_key => match message.rsplit_once(", expected ") {
+            Some((_, expected)) => format!("invalid value {NOT_SHOWN}; expected {expected}"),
+            None => format!("invalid value {NOT_SHOWN}"),
+        },
+        _ => message,
+    };
+    let mut values = Vec::new();
+    if let Ok(table) = src.parse::<toml::Table>() {
+        secret_values("", &toml::Value::Table(table), false, &mut values);
+    }
+    // Longest first, so a value that contains another is cut out whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in values.iter().filter(|v| !v.is_empty()) {
+        message = message.replace(v.as_str(), NOT_SHOWN);
+    }
+    message
+}
+
+/// Every scalar under a secret key, as text (a string's content, any other
+/// value as TOML writes it).
+fn secret_values(path: &str, value: &toml::Value, secret: bool, out: &mut Vec<String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                secret_values(&p, v, secret || is_secret_key(&p), out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for v in a {
+                secret_values(path, v, secret, out);
+            }
+        }
+        toml::Value::String(s) if secret => out.push(s.clone()),
+        other if secret => out.push(other.to_string()),
+        _ => {}
     }
 }
 
@@ -101,3 +183,5 @@ fn table_header(line: &str) -> Option<String> {
     let name = inner.split(']').next()?.trim();
     (!name.is_empty()).then(|| name.to_owned())
 }
+#[cfg(test)]
+mod tests;

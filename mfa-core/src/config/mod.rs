@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use error::ConfigError;
+pub use error::{is_secret_key, ConfigError, SECRET_KEYS};
 pub use file::{read_config_file, read_secret_file};
 pub use users::{UserEntry, UsersDb};
 // Each provider's section lives with its factor and client; the config
@@ -345,7 +345,9 @@ pub fn check_url(url: &str, what: &str) -> Result<url::Url, String> {
                 "{what}: plain http:// is only allowed to a loopback host (127.0.0.0/8, ::1, localhost); use https://"
             ))
         }
-        other => return Err(format!("{what}: unsupported scheme '{other}'")),
+        // The scheme is not repeated: it is part of a value that may be a
+        // credential (webhook.url).
+        _ => return Err(format!("{what}: unsupported scheme (use https://)")),
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(format!("{what}: the URL has no host"));

@@ -184,6 +184,19 @@ pub fn decide(
     ))
 }
 
+/// What mfa-login tells the person when it cannot decide. Anyone who can
+/// log in sees it, so it never describes the problem (a configuration
+/// error names files and keys, and once echoed a secret's value): the
+/// detail, `e` itself, goes to the system log.
+pub fn user_message(e: &SessionError) -> &'static str {
+    match e {
+        SessionError::Config(_) => "configuration error; see the system log",
+        SessionError::User(_) | SessionError::Runner(_) | SessionError::NeedsNetwork => {
+            "internal error; see the system log"
+        }
+    }
+}
+
 /// What to exec once the factor passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShellPlan {

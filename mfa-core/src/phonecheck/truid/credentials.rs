@@ -115,6 +115,14 @@ mod tests {
             e.contains("not a tru.json") && !e.contains("fixture-secret-x"),
             "{e}"
         );
+        // Nor is a malformed secret.
+        std::fs::write(
+            &p,
+            "{\"credentials\": [{\"client_id\": \"i\", \"client_secret\": 98765432109876}]}",
+        )
+        .unwrap();
+        let e = Credentials::from_tru_json(&p).unwrap_err().to_string();
+        assert!(!e.contains("98765432109876"), "{e}");
         std::fs::write(&p, "{\"credentials\": []}").unwrap();
         assert!(Credentials::from_tru_json(&p)
             .unwrap_err()
