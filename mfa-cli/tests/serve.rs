@@ -322,36 +322,13 @@ fn one_address_holding_idle_sockets_cannot_starve_the_callbacks() {
     let sim = rt.block_on(TruIdSim::start()).unwrap();
     let served = serve(&sim.uri(), &["--rate-limit", "1000"]);
     let addr = served.addr;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // More idle sockets than the whole server has slots, kept open.
-    let attacker = {
-        let stop = std::sync::Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut held: Vec<TcpStream> = Vec::new();
-            let mut opened = 0usize;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                while held.len() < 300 {
-                    match idle_from("127.0.0.2", addr) {
-                        Ok(s) => {
-                            opened += 1;
-                            held.push(s);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                // Drop the ones the server closed; reopen them next round.
-                held.retain(|s| {
-                    s.set_nonblocking(true).unwrap();
-                    let mut b = [0u8; 1];
-                    !matches!(s.peek(&mut b), Ok(0))
-                });
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            opened
-        })
-    };
-    std::thread::sleep(Duration::from_millis(500));
-    // An extra socket from the attacker's address is closed at once.
+    // More idle sockets than the whole server has slots (256), held open
+    // and sending nothing, from an address of their own.
+    let held: Vec<TcpStream> = (0..300)
+        .map(|i| idle_from("127.0.0.2", addr).unwrap_or_else(|e| panic!("socket {i}: {e}")))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // One more from that address is closed at once: the address is at its cap.
     let mut extra = idle_from("127.0.0.2", addr).unwrap();
     extra
         .set_read_timeout(Some(Duration::from_secs(1)))
@@ -361,27 +338,14 @@ fn one_address_holding_idle_sockets_cannot_starve_the_callbacks() {
         matches!(extra.read(&mut b), Ok(0) | Err(_)),
         "the address is at its cap"
     );
-    // Meanwhile every request from another address is answered at once
-    // (the fixed page for a check that does not exist).
-    let started = Instant::now();
+    // Meanwhile, well within the header timeout that would free the idle
+    // sockets, every request from another address is answered (the fixed
+    // page for a check that does not exist).
     for i in 0..20 {
         let (status, _, body) = get(addr, &format!("/complete-check?check_id=x{i}&code=1"));
-        assert!(
-            status == 400 || status == 200,
-            "request {i}: {status} {body}"
-        );
+        assert_eq!(status, 400, "request {i} answered: {body}");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "callbacks served promptly under attack: {:?}",
-        started.elapsed()
-    );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let opened = attacker.join().unwrap();
-    assert!(
-        opened >= 300,
-        "the attacker really held its sockets: {opened}"
-    );
+    drop(held);
 }
 
 #[test]
