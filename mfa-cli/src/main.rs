@@ -7,7 +7,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +42,16 @@ enum Command {
     User(cmd::user::UserArgs),
     /// Serve the PhoneCheck redirect endpoint (GET /complete-check).
     Serve(cmd::serve::ServeArgs),
+    /// Put the second factor in front of sshd (PAM or ForceCommand), safely.
+    #[command(subcommand)]
+    Install(cmd::install::InstallCommand),
+    /// Undo `mfa install`: restore the files from its backup, byte for byte.
+    Uninstall(cmd::install::UninstallArgs),
+    /// Find a broken or unsafe setup before you log out.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// Man pages and shell completions (used when packaging).
+    #[command(subcommand, hide = true)]
+    Generate(cmd::generate::GenerateCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +77,10 @@ fn main() -> ExitCode {
         Command::Mock(c) => cmd::mock::run(c, &out),
         Command::User(a) => cmd::user::run(a, &out),
         Command::Serve(a) => cmd::serve::run(a, &out),
+        Command::Install(c) => cmd::install::run(c, &out),
+        Command::Uninstall(a) => cmd::install::uninstall(a, &out),
+        Command::Doctor(a) => cmd::doctor::run(a, &out),
+        Command::Generate(c) => cmd::generate::run(c, Cli::command()),
     };
     match result {
         Ok(cmd::Status::Success) => ExitCode::SUCCESS,
