@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use super::{Finding, Setup};
@@ -40,7 +42,7 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
         let ca_file = ca(&p.ca_file);
         let settings = DuoSettings {
             ikey: p.ikey.get_ref(),
-            skey: p.skey.get_ref().expose(),
+            skey: p.skey.get_ref().expose_secret(),
             host: p.host.get_ref(),
             http: HttpSettings {
                 timeout,
