@@ -8,23 +8,31 @@ use std::process::{Child, Stdio};
 
 const RACERS: usize = 8;
 
-fn race(file: &std::path::Path, code: &str) -> usize {
-    // Start every process before waiting on any, so they overlap.
+/// Start every racer before waiting on any, so they overlap; return what
+/// each one printed and its exit status.
+fn race_outputs(file: &std::path::Path, code: &str) -> Vec<std::process::Output> {
     let children: Vec<Child> = (0..RACERS)
         .map(|_| {
             mfa()
                 .args(["totp", "verify", "--secret-file"])
                 .arg(file)
                 .arg(code)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
     children
         .into_iter()
-        .map(|c| c.wait_with_output().unwrap().status.code())
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+fn race(file: &std::path::Path, code: &str) -> usize {
+    race_outputs(file, code)
+        .into_iter()
+        .map(|o| o.status.code())
         .inspect(|c| assert!(matches!(c, Some(0) | Some(1)), "unexpected exit {c:?}"))
         .filter(|c| *c == Some(0))
         .count()
@@ -89,7 +97,16 @@ fn concurrent_wrong_codes_never_lose_rate_limit_records() {
         d.path(),
         &["--rate-limit", "100/3600", "--scratch-codes", "0"],
     );
-    assert_eq!(race(&f, "000000"), 0);
+    // Every racer must be judged (a wrong code), not fail on the lock:
+    // only then does a missing record mean a lost update.
+    for o in race_outputs(&f, "000000") {
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.starts_with("DENIED"),
+            "a racer was not judged: {out} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
     let text = std::fs::read_to_string(&f).unwrap();
     let line = text
         .lines()

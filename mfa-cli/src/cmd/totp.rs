@@ -170,10 +170,11 @@ fn verify_cmd(a: VerifyArgs, out: &Output) -> Result<Status, CliError> {
         noskewadj: a.noskewadj,
         no_increment_hotp: a.no_increment_hotp,
     };
-    let now = SystemClock.now_unix();
     let code = zeroize::Zeroizing::new(a.code);
     let result = store::update(&a.secret_file, &policy, |state| {
-        let v = verify(state, &code, now, opts);
+        // The clock is read under the lock, so no record another process
+        // wrote while we waited is dropped as lying in the future.
+        let v = verify(state, &code, SystemClock.now_unix(), opts);
         (v.result, v.changed)
     })
     .map_err(|e| CliError::Failed(e.to_string()))?;

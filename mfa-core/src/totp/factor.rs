@@ -167,13 +167,21 @@ impl Factor for TotpFactor {
         // not depend on any concurrent login. Anything that changes the
         // state is decided again under the lock, on the file as it is then.
         let mut snapshot = opened.state.clone();
-        let first = verify(&mut snapshot, &code, now, opts);
+        // The time of the answer, not of the prompt: a person may take
+        // seconds to type, and a stale time would both judge the code at the
+        // wrong step and (below) discard other logins' newer rate-limit
+        // records as "from the future".
+        let first = verify(&mut snapshot, &code, ctx.now(), opts);
         drop(snapshot);
         let verdict = if !first.changed && grace.is_none() {
             first.result
         } else {
             as_identity(id, || {
                 store::update_opened(opened, &path, &policy, |state| {
+                    // Read the clock under the lock: every record already
+                    // in the file was written before this instant, so none
+                    // is dropped as lying in the future.
+                    let now = ctx.now();
                     let v = verify(state, &code, now, opts);
                     let mut changed = v.changed;
                     if let (Ok(_), Some((_, address))) = (&v.result, grace) {
@@ -221,6 +229,73 @@ impl Factor for TotpFactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::StaticAccounts;
+    use crate::context::Clock;
+    use crate::conversation::scripted::ScriptedConversation;
+    use crate::session::{LocalRunner, Runner};
+    use std::sync::{Arc, Mutex};
+
+    /// A clock that gives these instants in turn, then the last one again.
+    struct Steps(Mutex<Vec<u64>>);
+    impl Clock for Steps {
+        fn now_unix(&self) -> u64 {
+            let mut v = self.0.lock().unwrap();
+            if v.len() > 1 {
+                v.remove(0)
+            } else {
+                v[0]
+            }
+        }
+    }
+
+    /// A login prompts at T and is answered at T+6; meanwhile another
+    /// login recorded a wrong attempt at T+5. That record must survive:
+    /// judged with the prompt's time it lay "in the future" and was
+    /// dropped, so parallel sessions that wait at the prompt erased each
+    /// other's attempts and the rate limit never bit (lost RATE_LIMIT
+    /// records under load in `mfa-cli/tests/concurrency.rs`).
+    #[test]
+    fn a_slow_answer_keeps_the_attempts_recorded_while_it_was_typed() {
+        const T: u64 = 1_700_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("alice");
+        std::fs::create_dir(&home).unwrap();
+        let file = home.join(".google_authenticator");
+        let other = T + 5;
+        std::fs::write(
+            &file,
+            format!("JBSWY3DPEHPK3PXP\n\" RATE_LIMIT 3 30 {other}\n\" TOTP_AUTH\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let mut ctx = AuthContext::new("alice", "sshd");
+        ctx.accounts = Arc::new(StaticAccounts(vec![Account {
+            name: "alice".into(),
+            uid: crate::accounts::effective_uid(),
+            gid: nix::unistd::getegid().as_raw(),
+            home,
+            shell: "/bin/sh".into(),
+            groups: vec![],
+        }]));
+        ctx.clock = Arc::new(Steps(Mutex::new(vec![T, T + 6])));
+        let factor = TotpFactor::new(crate::config::Config::default().totp);
+        // Not a 6-digit code: wrong at any step, no skew search.
+        let mut conv =
+            ScriptedConversation::new([ScriptedConversation::secret(DEFAULT_PROMPT, "12345")]);
+        let out = LocalRunner::block_on(factor.authenticate(&ctx, &mut conv)).unwrap();
+        assert!(matches!(out, Ok(Outcome::Deny(_))), "{out:?}");
+        let state = store::read(
+            &file,
+            &StorePolicy::owned_by(crate::accounts::effective_uid()),
+        )
+        .unwrap();
+        assert_eq!(
+            state.rate_limit.unwrap().timestamps,
+            vec![other, T + 6],
+            "the other login's attempt is kept and ours is recorded at the answer's time"
+        );
+    }
 
     #[test]
     fn expands_templates() {
