@@ -181,6 +181,46 @@ async fn a_429_beyond_the_deadline_gives_up_at_once() {
     );
 }
 
+/// A 429 whose wait is only in Duo's `X-Retry-After`.
+fn x_retry_after(secs: &str) -> Fault {
+    Fault::Canned {
+        status: 429,
+        headers: vec![("X-Retry-After".into(), secs.into())],
+        body: r#"{"stat":"FAIL","code":42901,"message":"Too Many Requests"}"#.into(),
+    }
+}
+
+#[tokio::test]
+async fn duos_x_retry_after_is_honoured_like_retry_after() {
+    // A wait past the deadline: give up at once instead of retrying on our
+    // own 20 ms back-off (which sent 8 requests before the fix).
+    let sim = DuoSim::start().await.unwrap();
+    sim.state()
+        .fault(Endpoint::Check, x_retry_after("30"), None);
+    let err = client(&sim, SKEY, None)
+        .check(&real_clock(), soon())
+        .await
+        .unwrap_err();
+    assert_eq!(err, DuoError::RateLimited);
+    assert_eq!(sim.state().requests_to("/auth/v2/check").len(), 1);
+
+    // A wait within the deadline: the retry comes after it, not before.
+    let sim = DuoSim::start().await.unwrap();
+    sim.state()
+        .fault(Endpoint::Check, x_retry_after("1"), Some(1));
+    let started = std::time::Instant::now();
+    client(&sim, SKEY, None)
+        .check(&real_clock(), soon())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sim.state().requests_to("/auth/v2/check").len(), 2);
+}
+
 #[tokio::test]
 async fn a_429_without_retry_after_backs_off_and_retries() {
     let sim = DuoSim::start().await.unwrap();

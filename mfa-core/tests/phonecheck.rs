@@ -422,6 +422,22 @@ async fn provider_unavailable_follows_failmode() {
         (Endpoint::Create, Fault::Status(500)),
         (Endpoint::Create, Fault::Malformed),
         (Endpoint::Create, Fault::Slow(Duration::from_secs(3))),
+        // Well-formed JSON, but past the 64 KiB cap on provider answers.
+        (
+            Endpoint::Create,
+            Fault::Canned {
+                status: 201,
+                headers: vec![],
+                body: {
+                    let mut created: serde_json::Value = serde_json::from_str(include_str!(
+                        "../../fixtures/truid/check_created.json"
+                    ))
+                    .unwrap();
+                    created["pad"] = "x".repeat(mfa_core::provider::MAX_BODY).into();
+                    created.to_string()
+                },
+            },
+        ),
     ];
     for (ep, fault) in faults {
         let sim = TruIdSim::start().await.unwrap();

@@ -94,6 +94,34 @@ fn cases() -> Vec<(&'static str, Break, bool)> {
             ),
             false,
         ),
+        (
+            "preauth allow without status_msg",
+            Answer(PreauthScenario::AllowWithoutStatusMsg),
+            true,
+        ),
+        (
+            "preauth auth without devices",
+            Answer(PreauthScenario::AuthWithoutDevices),
+            true,
+        ),
+        (
+            "preauth answer past 64 KiB",
+            At(Preauth, oversized(r#""result":"allow""#)),
+            true,
+        ),
+        (
+            "auth_status allow without status or status_msg",
+            At(AuthStatus, canned_ok(r#"{"result":"allow"}"#)),
+            false,
+        ),
+        (
+            "auth_status answer past 64 KiB",
+            At(
+                AuthStatus,
+                oversized(r#""result":"allow","status":"allow""#),
+            ),
+            false,
+        ),
     ];
     for code in [500u16, 502, 503, 504] {
         v.push(("preauth 5xx", At(Preauth, Fault::Status(code)), true));
@@ -115,6 +143,24 @@ fn cases() -> Vec<(&'static str, Break, bool)> {
         ));
     }
     v
+}
+
+/// A 200 with `stat: OK` and this `response`.
+fn canned_ok(response: &str) -> Fault {
+    Fault::Canned {
+        status: 200,
+        headers: vec![],
+        body: format!(r#"{{"stat":"OK","response":{response}}}"#),
+    }
+}
+
+/// A well-formed answer with these `fields` whose `status_msg` carries it
+/// past the clients' 64 KiB cap: read whole, it would decide.
+fn oversized(fields: &str) -> Fault {
+    canned_ok(&format!(
+        r#"{{{fields},"status_msg":"{}"}}"#,
+        "x".repeat(mfa_core::provider::MAX_BODY)
+    ))
 }
 
 async fn start(b: &Break) -> DuoSim {

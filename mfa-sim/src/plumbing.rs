@@ -93,6 +93,14 @@ pub enum Fault {
     Malformed,
     /// Answer correctly, but only after this long (past a client timeout).
     Slow(Duration),
+    /// Exactly this answer: status, extra headers and body (answers no real
+    /// service should send, e.g. a body past the clients' size cap, or a
+    /// 429 that names its wait only in `X-Retry-After`).
+    Canned {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
 }
 
 impl Fault {
@@ -118,6 +126,18 @@ impl Fault {
                     .set_body_string("{\"this is\": not json"),
             ),
             Fault::Slow(_) => None,
+            Fault::Canned {
+                status,
+                headers,
+                body,
+            } => Some(
+                headers
+                    .iter()
+                    .fold(ResponseTemplate::new(*status), |t, (k, v)| {
+                        t.insert_header(k.as_str(), v.as_str())
+                    })
+                    .set_body_raw(body.clone().into_bytes(), "application/json"),
+            ),
         }
     }
 

@@ -36,18 +36,26 @@ pub fn classify_status(status: u16, retry_after: Option<Duration>) -> Option<Fai
     }
 }
 
-/// The class of an answer, reading `Retry-After` for a 429.
+/// The class of an answer, reading the wait a 429 asks for.
 pub fn classify_response(resp: &reqwest::Response) -> Option<FailureClass> {
     let status = resp.status().as_u16();
     let retry_after = if status == 429 {
-        resp.headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, system_now()))
+        requested_wait(resp.headers(), system_now())
     } else {
         None
     };
     classify_status(status, retry_after)
+}
+
+/// The wait a 429 asks for: `Retry-After`, else `X-Retry-After` (which Duo
+/// sends instead), in seconds or as an HTTP date. A header that is there
+/// but unreadable counts as absent, so the caller's own back-off applies.
+pub fn requested_wait(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<Duration> {
+    [reqwest::header::RETRY_AFTER.as_str(), "x-retry-after"]
+        .into_iter()
+        .filter_map(|name| headers.get(name))
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| retry_after(v, now))
 }
 
 /// How long a `Retry-After` value asks to wait: delta-seconds or an HTTP
@@ -203,6 +211,28 @@ mod tests {
         let _ = std::time::Instant::now() + huge;
         let far = retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).unwrap();
         assert_eq!(far, MAX_PROVIDER_WAIT);
+    }
+
+    #[test]
+    fn the_wait_comes_from_retry_after_or_duos_x_retry_after() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        assert_eq!(requested_wait(&h, now), None);
+        h.insert("x-retry-after", HeaderValue::from_static("4"));
+        assert_eq!(requested_wait(&h, now), Some(Duration::from_secs(4)));
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(
+            requested_wait(&h, now),
+            Some(Duration::from_secs(2)),
+            "the standard header wins when both are sent"
+        );
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(
+            requested_wait(&h, now),
+            Some(Duration::from_secs(4)),
+            "an unreadable Retry-After does not hide X-Retry-After"
+        );
     }
 
     #[test]

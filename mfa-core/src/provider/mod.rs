@@ -4,11 +4,13 @@
 //! with a scripted conversation and a simulator, the client with recorded
 //! payloads.
 
+pub mod body;
 pub mod error;
 pub mod http;
 
 use std::time::Duration;
 
+pub use body::{read_capped, BodyError, MAX_BODY};
 pub use error::{
     classify_response, classify_status, transport, FailureClass, Transport, TransportKind,
 };

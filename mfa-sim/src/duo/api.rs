@@ -177,6 +177,10 @@ fn preauth(st: &DuoState, params: &[(String, String)]) -> ResponseTemplate {
             ResponseTemplate::new(200).set_body_json(json!({"stat": "OK"}))
         }
         PreauthScenario::UnknownResult => ok(json!({"result": "sure", "status_msg": msg("?")})),
+        PreauthScenario::AllowWithoutStatusMsg => ok(json!({"result": "allow"})),
+        PreauthScenario::AuthWithoutDevices => {
+            ok(json!({"result": "auth", "status_msg": msg("Account is active")}))
+        }
     }
 }
 

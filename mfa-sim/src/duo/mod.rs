@@ -46,6 +46,10 @@ pub enum PreauthScenario {
     MissingResponse,
     /// `result` is a value no client knows.
     UnknownResult,
+    /// `result: allow` without the required `status_msg`.
+    AllowWithoutStatusMsg,
+    /// `result: auth` without the required `devices`.
+    AuthWithoutDevices,
 }
 
 /// How an asynchronous push or phone call ends.

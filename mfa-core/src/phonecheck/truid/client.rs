@@ -50,7 +50,10 @@ async fn status_error(resp: reqwest::Response) -> TruIdError {
         }
         Some(FailureClass::Refused) | None => {}
     }
-    let body: Option<serde_json::Value> = resp.json().await.ok();
+    let body: Option<serde_json::Value> = provider::read_capped(resp, provider::MAX_BODY)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let detail = body
         .as_ref()
         .and_then(|b| b.get("detail").or_else(|| b.get("title")))
@@ -63,7 +66,12 @@ async fn status_error(resp: reqwest::Response) -> TruIdError {
 async fn json_body<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<T, TruIdError> {
-    let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
+    let bytes = provider::read_capped(resp, provider::MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            provider::BodyError::Transport(t) => TruIdError::Unavailable(t.kind.as_str().into()),
+            too_large => TruIdError::Unavailable(too_large.describe()),
+        })?;
     serde_json::from_slice(&bytes)
         .map_err(|_| TruIdError::Unavailable("answer is not the documented JSON".into()))
 }

@@ -16,7 +16,9 @@ use super::sign::{self, Request};
 use super::types::{AuthFactor, AuthStart, AuthStatus, Preauth, ServerTime, TxidOnly};
 use crate::context::Clock;
 use crate::provider::http::{self, HttpSettings, HttpSetupError};
-use crate::provider::{classify_response, effective_timeout, transport, FailureClass};
+use crate::provider::{
+    classify_response, effective_timeout, read_capped, transport, BodyError, FailureClass, MAX_BODY,
+};
 
 /// Connection settings of one Duo integration.
 pub struct DuoSettings<'a> {
@@ -273,9 +275,12 @@ impl DuoClient {
                 continue;
             }
             let body_deadline = deadline.min(Instant::now() + limit);
-            let body = match tokio::time::timeout_at(body_deadline, resp.bytes()).await {
+            let read = read_capped(resp, MAX_BODY);
+            let body = match tokio::time::timeout_at(body_deadline, read).await {
                 Ok(Ok(b)) => b,
-                Ok(Err(e)) => return Err(transport(&e).into()),
+                Ok(Err(BodyError::Transport(t))) => return Err(t.into()),
+                // Not an answer Duo sends: unusable, like garbage.
+                Ok(Err(e @ BodyError::TooLarge)) => return Err(DuoError::Garbage(e.describe())),
                 Err(_) => return Err(DuoError::Unreachable("timed out reading the answer".into())),
             };
             return interpret(status, &body);

@@ -32,15 +32,47 @@ impl<'de> Deserialize<'de> for PreauthResult {
     }
 }
 
+/// A preauth answer, validated as duo_unix validates it: a field the API
+/// documents as present must be there with its type, or the whole answer
+/// is malformed (a failed service call, never a decision). `status_msg`
+/// always; `devices` with `auth`; `enroll_portal_url` with `enroll`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawPreauth")]
 pub struct Preauth {
     pub result: PreauthResult,
-    #[serde(default)]
     pub status_msg: String,
-    #[serde(default)]
     pub enroll_portal_url: Option<String>,
-    #[serde(default)]
     pub devices: Vec<Device>,
+}
+
+#[derive(Deserialize)]
+struct RawPreauth {
+    result: PreauthResult,
+    status_msg: String,
+    #[serde(default)]
+    enroll_portal_url: Option<String>,
+    #[serde(default)]
+    devices: Option<Vec<Device>>,
+}
+
+impl TryFrom<RawPreauth> for Preauth {
+    type Error = &'static str;
+
+    fn try_from(raw: RawPreauth) -> Result<Self, Self::Error> {
+        let devices = match (&raw.result, raw.devices) {
+            (PreauthResult::Auth, None) => return Err("preauth result auth without devices"),
+            (_, devices) => devices.unwrap_or_default(),
+        };
+        if raw.result == PreauthResult::Enroll && raw.enroll_portal_url.is_none() {
+            return Err("preauth result enroll without enroll_portal_url");
+        }
+        Ok(Self {
+            result: raw.result,
+            status_msg: raw.status_msg,
+            enroll_portal_url: raw.enroll_portal_url,
+            devices,
+        })
+    }
 }
 
 /// One of the user's devices, as preauth lists it.
@@ -48,7 +80,7 @@ pub struct Preauth {
 pub struct Device {
     /// Device id, sent back as `device=`.
     pub device: String,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
     pub number: Option<String>,
@@ -103,9 +135,9 @@ impl<'de> Deserialize<'de> for AuthResult {
 pub struct AuthStatus {
     pub result: AuthResult,
     /// Finer state: `pushed`, `calling`, `answered`, `sent`, `timeout`, `fraud`...
-    #[serde(default)]
+    /// Required, as `status_msg` is: an answer without them is malformed,
+    /// whatever its `result` says.
     pub status: String,
-    #[serde(default)]
     pub status_msg: String,
 }
 
@@ -233,7 +265,59 @@ mod tests {
         let s: AuthStatus =
             serde_json::from_str(r#"{"result":"maybe","status":"x","status_msg":"y"}"#).unwrap();
         assert_eq!(s.result, AuthResult::Other("maybe".into()));
-        let p: Preauth = serde_json::from_str(r#"{"result":"sure"}"#).unwrap();
+        let p: Preauth = serde_json::from_str(r#"{"result":"sure","status_msg":""}"#).unwrap();
         assert_eq!(p.result, PreauthResult::Other("sure".into()));
+    }
+
+    /// Every required field, removed or mistyped in turn, makes the answer
+    /// unreadable: it never decodes into a decision with defaults filled in
+    /// (a bare `{"result":"allow"}` once passed as a Duo bypass).
+    #[test]
+    fn answers_missing_or_mistyping_a_required_field_are_refused() {
+        let bad_preauth = [
+            r#"{"result":"allow"}"#,
+            r#"{"status_msg":"x"}"#,
+            r#"{"result":"allow","status_msg":5}"#,
+            r#"{"result":7,"status_msg":"x"}"#,
+            r#"{"result":"auth","status_msg":"x"}"#,
+            r#"{"result":"auth","status_msg":"x","devices":{}}"#,
+            r#"{"result":"auth","status_msg":"x","devices":[{"type":"phone"}]}"#,
+            r#"{"result":"auth","status_msg":"x","devices":[{"device":"D1"}]}"#,
+            r#"{"result":"auth","status_msg":"x","devices":[{"device":"D1","type":"phone","capabilities":"push"}]}"#,
+            r#"{"result":"enroll","status_msg":"x"}"#,
+            r#"[]"#,
+        ];
+        for b in bad_preauth {
+            assert!(serde_json::from_str::<Preauth>(b).is_err(), "accepted {b}");
+        }
+        let good: Preauth =
+            serde_json::from_str(r#"{"result":"allow","status_msg":"ok"}"#).unwrap();
+        assert_eq!((good.result, good.devices.len()), (PreauthResult::Allow, 0));
+        let good: Preauth = serde_json::from_str(
+            r#"{"result":"auth","status_msg":"x","devices":[{"device":"D1","type":"token"}]}"#,
+        )
+        .unwrap();
+        assert!(
+            !good.devices[0].can("push"),
+            "no capabilities: none assumed"
+        );
+
+        let bad_status = [
+            r#"{"result":"allow"}"#,
+            r#"{"result":"allow","status":"allow"}"#,
+            r#"{"result":"allow","status_msg":"ok"}"#,
+            r#"{"result":"allow","status":1,"status_msg":"ok"}"#,
+            r#"{"status":"allow","status_msg":"ok"}"#,
+        ];
+        for b in bad_status {
+            assert!(
+                serde_json::from_str::<AuthStatus>(b).is_err(),
+                "accepted {b}"
+            );
+        }
+        assert!(serde_json::from_str::<AuthStatus>(
+            r#"{"result":"allow","status":"allow","status_msg":"ok"}"#
+        )
+        .is_ok());
     }
 }
