@@ -9,7 +9,9 @@ PAM application (benches/pam_auth_client.c) answering the prompt:
     pam_google_authenticator.so, as libpam does);
   - cold: C processes doing one login each, as sshd does (every connection
     is a new process that loads the module); the time is the process's own
-    pam_start..pam_end, so it includes loading the module;
+    pam_start..pam_end, so it includes loading the module; also its CPU
+    time (less disturbed by other load than the wall clock) and its minor
+    page faults;
   - peak RSS (VmHWM) of the warm process, and its RSS before the first login;
   - held open: K processes each do one login and keep the pam handle open
     (as sshd's child does for the whole session); with all K alive, Pss and
@@ -81,7 +83,7 @@ if args.rounds < 2:
 modules = {}  # label -> path of a pam_mfa.so
 for m in args.module or [f"pam_mfa.so={os.path.join(ROOT, 'target', 'release', 'libpam_mfa.so')}"]:
     label, _, path = m.partition("=")
-    if not path or label == "ga" or label in modules:
+    if not path or label in modules:
         sys.exit(f"--module wants a new LABEL=PATH, got {m!r}")
     modules[label] = os.path.abspath(path)
 for path, what in [(p, "cargo build --release -p mfa-pam") for p in modules.values()] + [
@@ -120,10 +122,13 @@ def argv(service, n, restore, keep=False):
 
 
 def figures(service, out, err, rc):
+    """The client's line as {us, cpu_us, minflt: [per login], base, peak}."""
     fields = dict(kv.split("=", 1) for kv in out.split())
     if rc not in (0, None) or fields.get("failed") != "0":
         sys.exit(f"{service}: logins failed: {out[-300:]}{err[-600:]}")
-    return [int(x) / 1000.0 for x in fields["us"].split(",")], int(fields["base_rss_kb"]), int(fields["peak_rss_kb"])
+    f = {k: [int(x) for x in fields[k].split(",")] for k in ("us", "cpu_us", "minflt")}
+    f["base"], f["peak"] = int(fields["base_rss_kb"]), int(fields["peak_rss_kb"])
+    return f
 
 
 def client(service, n, restore):
@@ -198,8 +203,9 @@ try:
     run("useradd", "-m", "-d", home, "-s", "/bin/sh", user)
     os.mkdir(os.path.join(tmp, "svc"))
     services = {"ga": ("pam_google_authenticator.so", GA)}
-    for label, path in modules.items():
-        services[label] = (label, path)
+    for i, (label, path) in enumerate(modules.items()):
+        name = f"mfa{i}"  # libpam lowercases service names: labels are free-form
+        services[name] = (label, path)
         if args.netcfg:
             cfg = os.path.join(tmp, f"netcfg-{len(services)}.toml")
             with open(os.path.join(tmp, "users.toml"), "w") as f:
@@ -211,7 +217,7 @@ try:
                         '[push]\nikey = "DIXXXXXXXXXXXXXXXXXX"\n'
                         f'skey = "{secrets.token_hex(20)}"\nhost = "api-bench.duosecurity.com"\n')
             os.chmod(cfg, 0o600)
-            services[label + "+netcfg"] = (label + " (config with [push])", f"{path} config={cfg}")
+            services[name + "net"] = (label + " (config with [push])", f"{path} config={cfg}")
     for name, (_, line) in services.items():
         with open(os.path.join(tmp, "svc", name), "w") as f:
             f.write(f"auth required {line}\naccount required pam_permit.so\n")
@@ -230,31 +236,37 @@ try:
         shutil.chown(state_file, user, user)
         os.chmod(state_file, 0o600)
 
-        results = {name: ([], [], [], [], [], []) for name in services}
+        keys = ["warm", "cold", "cold_cpu", "cold_flt", "base", "peak", "pss", "dirty"]
+        results = {name: {k: [] for k in keys} for name in services}
         for r in range(args.rounds):
             for name in services:
-                warm, base, peak = client(name, args.N, restore)
-                cold = [client(name, 1, restore)[0][0] for _ in range(args.C)]
+                warm = client(name, args.N, restore)
+                cold = [client(name, 1, restore) for _ in range(args.C)]
                 pss, dirty = held(name, args.held, restore) if args.held else ([0], [0])
-                if r > 0:
-                    for acc, v in zip(results[name], (warm[1:], cold, [base], [peak], pss, dirty)):
-                        acc.extend(v)
+                if r == 0:
+                    continue
+                got = {"warm": [us / 1000 for us in warm["us"][1:]], "cold": [c["us"][0] / 1000 for c in cold],
+                       "cold_cpu": [c["cpu_us"][0] / 1000 for c in cold], "cold_flt": [c["minflt"][0] for c in cold],
+                       "base": [warm["base"]], "peak": [warm["peak"]], "pss": pss, "dirty": dirty}
+                for k in keys:
+                    results[name][k].extend(got[k])
 
-        med = {name: [statistics.median(x) for x in res] for name, res in results.items()}
+        med = {name: {k: statistics.median(v) for k, v in res.items()} for name, res in results.items()}
         print(f"\n{variant} state file ({'rewritten on every login, restored before each' if restore else 'never rewritten'})")
-        print(f"{'module':36} {'warm med':>9} {'warm p95':>9} {'cold med':>9} {'cold p95':>9} "
-              f"{'base RSS':>9} {'peak RSS':>9} {'Pss':>8} {'Pr_Dirty':>8}")
+        print(f"{'module':34} {'warm med':>9} {'warm p95':>9} {'cold med':>9} {'cold p95':>9} {'cold CPU':>9} "
+              f"{'faults':>6} {'base RSS':>9} {'peak RSS':>9} {'Pss':>8} {'Pr_Dirty':>8}")
         for name, (label, _) in services.items():
-            warm, cold = results[name][0], results[name][1]
-            m = med[name]
-            print(f"{label:36} {m[0]:7.3f}ms {p95(warm):7.3f}ms {m[1]:7.3f}ms {p95(cold):7.3f}ms "
-                  f"{m[2]:7.0f}kB {m[3]:7.0f}kB {m[4]:6.0f}kB {m[5]:6.0f}kB")
+            m, res = med[name], results[name]
+            print(f"{label:34} {m['warm']:7.3f}ms {p95(res['warm']):7.3f}ms {m['cold']:7.3f}ms "
+                  f"{p95(res['cold']):7.3f}ms {m['cold_cpu']:7.3f}ms {m['cold_flt']:6.0f} {m['base']:7.0f}kB "
+                  f"{m['peak']:7.0f}kB {m['pss']:6.0f}kB {m['dirty']:6.0f}kB")
         ga = med["ga"]
         for name, (label, _) in services.items():
             if name != "ga":
                 m = med[name]
-                ratios = [f"{what} {m[i] / ga[i]:.2f}x" for what, i in
-                          [("warm", 0), ("cold", 1), ("peak RSS", 3), ("Pss", 4), ("Private_Dirty", 5)] if ga[i]]
+                ratios = [f"{what} {m[k] / ga[k]:.2f}x" for what, k in
+                          [("warm", "warm"), ("cold", "cold"), ("cold CPU", "cold_cpu"), ("peak RSS", "peak"),
+                           ("Pss", "pss"), ("Private_Dirty", "dirty")] if ga[k]]
                 print(f"  {label}/google-authenticator: " + ", ".join(ratios))
     print(f"\nload average at the end {loadavg()}" + (f"; {sink.count} syslog datagrams" if sink else ""))
 finally:
