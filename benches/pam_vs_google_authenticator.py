@@ -24,8 +24,9 @@ Two state files, each measured separately:
     time stamps). The client restores the file before each login, outside
     the timed part, so every login of every module starts from the same file
     and succeeds with the same code.
-Rounds are interleaved (google-authenticator, then each pam_mfa.so, again);
-the first round warms caches and is discarded, later rounds are pooled.
+Rounds are interleaved (google-authenticator, then each pam_mfa.so, again;
+cold logins alternate module by module); the first round warms caches and
+is discarded, later rounds are pooled.
 
 If the machine has no /dev/log, glibc's syslog() (pam_google_authenticator,
 libpam) falls back to writing /dev/console, which distorts the timings; a
@@ -33,7 +34,7 @@ real server always has a syslog daemon. The script then binds a throw-away
 datagram sink at /dev/log for the run and removes it afterwards.
 
 usage (root; needs cc, libpam0g-dev, libpam-wrapper, oathtool,
-libpam-google-authenticator, and `cargo build --release -p mfa-pam`):
+libpam-google-authenticator, and `cargo build --release -p mfa-pam -p mfa-pam-net`):
     benches/pam_vs_google_authenticator.py [N=500] [C=50] [options]
 options:
     --held K           processes held open per module (default 20, 0: skip)
@@ -47,11 +48,15 @@ options:
                        rewriting figures are mostly fsync(): a disk and a
                        tmpfs give very different ones (the file system is
                        printed)
-    --netcfg           also measure each pam_mfa.so with a config that names
-                       network factors ([push], policy push+totp) and a rule
-                       giving the benchmark user TOTP only
-e.g. `benches/pam_vs_google_authenticator.py 500 100` (the figures in
-docs/pam.md), or to compare builds:
+    --netcfg           also measure each pam_mfa.so with two configs whose
+                       rule gives the benchmark user TOTP only: one naming
+                       no network factor, one with [push] and policy
+                       push+totp (what a TOTP-only login pays for a host
+                       that uses network factors; when the network object
+                       sits beside the module, the held-open processes are
+                       checked for it)
+e.g. `benches/pam_vs_google_authenticator.py 500 100` (docs/pam.md has the
+figures of `500 100 --rounds 4 --netcfg`), or to compare builds:
     benches/pam_vs_google_authenticator.py 500 100 --rounds 3 \\
         --module before=/tmp/old/target/release/libpam_mfa.so \\
         --module after=target/release/libpam_mfa.so
@@ -143,7 +148,8 @@ def smaps_rollup(pid):
 
 def held(service, k, restore):
     """K processes, one login each, handles kept open; their Pss and
-    Private_Dirty (kB) read while all K are alive."""
+    Private_Dirty (kB) read while all K are alive, and how many of them
+    mapped the network object (pam_mfa_net.so)."""
     procs = []
     try:
         for _ in range(k):  # one after another: they share the state file
@@ -157,11 +163,12 @@ def held(service, k, restore):
                 figures(service, line, p.stderr.read(), p.wait())
             figures(service, line, "", None)
         maps = [smaps_rollup(p.pid) for p in procs]
+        net = sum("pam_mfa_net" in open(f"/proc/{p.pid}/maps").read() for p in procs)
     finally:
         for p in procs:
             p.stdin.close()
             p.wait()
-    return [m["Pss"] for m in maps], [m["Private_Dirty"] for m in maps]
+    return [m["Pss"] for m in maps], [m["Private_Dirty"] for m in maps], net
 
 
 class SyslogSink:
@@ -207,17 +214,23 @@ try:
         name = f"mfa{i}"  # libpam lowercases service names: labels are free-form
         services[name] = (label, path)
         if args.netcfg:
-            cfg = os.path.join(tmp, f"netcfg-{len(services)}.toml")
+            # Two configs that differ only in naming a network factor, so
+            # that the cost of a config file and the cost of [push] show
+            # apart. The rule gives the benchmark user TOTP only.
             with open(os.path.join(tmp, "users.toml"), "w") as f:
                 f.write("# no per-user enrolment\n")
-            with open(cfg, "w") as f:  # root-owned 0600: it holds a provider secret
-                f.write(f'[general]\nusers_file = "{tmp}/users.toml"\n'
-                        '[policy]\nfactors = ["push", "totp"]\n'
-                        f'[[policy.rules]]\nusers = ["{user}"]\nfactors = ["totp"]\n'
-                        '[push]\nikey = "DIXXXXXXXXXXXXXXXXXX"\n'
-                        f'skey = "{secrets.token_hex(20)}"\nhost = "api-bench.duosecurity.com"\n')
-            os.chmod(cfg, 0o600)
-            services[name + "net"] = (label + " (config with [push])", f"{path} config={cfg}")
+            common = (f'[general]\nusers_file = "{tmp}/users.toml"\n'
+                      f'[[policy.rules]]\nusers = ["{user}"]\nfactors = ["totp"]\n')
+            for suffix, what, text in [
+                    ("cfg", "config, TOTP only", '[policy]\nfactors = ["totp"]\n' + common),
+                    ("net", "config with [push]", '[policy]\nfactors = ["push", "totp"]\n' + common +
+                     '[push]\nikey = "DIXXXXXXXXXXXXXXXXXX"\n'
+                     f'skey = "{secrets.token_hex(20)}"\nhost = "api-bench.duosecurity.com"\n')]:
+                cfg = os.path.join(tmp, f"{name}{suffix}.toml")
+                with open(cfg, "w") as f:  # root's, 0600: it may hold a provider secret
+                    f.write(text)
+                os.chmod(cfg, 0o600)
+                services[name + suffix] = (f"{label} ({what})", f"{path} config={cfg}")
     for name, (_, line) in services.items():
         with open(os.path.join(tmp, "svc", name), "w") as f:
             f.write(f"auth required {line}\naccount required pam_permit.so\n")
@@ -237,21 +250,28 @@ try:
         os.chmod(state_file, 0o600)
 
         keys = ["warm", "cold", "cold_cpu", "cold_flt", "base", "peak", "pss", "dirty"]
-        results = {name: {k: [] for k in keys} for name in services}
+        results = {name: {k: [] for k in keys} | {"net": 0} for name in services}
         for r in range(args.rounds):
+            # Cold logins alternate between modules, so that a burst of
+            # load elsewhere on the machine hits all of them alike.
+            cold = {name: [] for name in services}
+            for _ in range(args.C):
+                for name in services:
+                    cold[name].append(client(name, 1, restore))
             for name in services:
                 warm = client(name, args.N, restore)
-                cold = [client(name, 1, restore) for _ in range(args.C)]
-                pss, dirty = held(name, args.held, restore) if args.held else ([0], [0])
+                pss, dirty, net = held(name, args.held, restore) if args.held else ([0], [0], 0)
                 if r == 0:
                     continue
-                got = {"warm": [us / 1000 for us in warm["us"][1:]], "cold": [c["us"][0] / 1000 for c in cold],
-                       "cold_cpu": [c["cpu_us"][0] / 1000 for c in cold], "cold_flt": [c["minflt"][0] for c in cold],
+                c = cold[name]
+                results[name]["net"] += net
+                got = {"warm": [us / 1000 for us in warm["us"][1:]], "cold": [x["us"][0] / 1000 for x in c],
+                       "cold_cpu": [x["cpu_us"][0] / 1000 for x in c], "cold_flt": [x["minflt"][0] for x in c],
                        "base": [warm["base"]], "peak": [warm["peak"]], "pss": pss, "dirty": dirty}
                 for k in keys:
                     results[name][k].extend(got[k])
 
-        med = {name: {k: statistics.median(v) for k, v in res.items()} for name, res in results.items()}
+        med = {name: {k: statistics.median(res[k]) for k in keys} for name, res in results.items()}
         print(f"\n{variant} state file ({'rewritten on every login, restored before each' if restore else 'never rewritten'})")
         print(f"{'module':34} {'warm med':>9} {'warm p95':>9} {'cold med':>9} {'cold p95':>9} {'cold CPU':>9} "
               f"{'faults':>6} {'base RSS':>9} {'peak RSS':>9} {'Pss':>8} {'Pr_Dirty':>8}")
@@ -268,6 +288,10 @@ try:
                           [("warm", "warm"), ("cold", "cold"), ("cold CPU", "cold_cpu"), ("peak RSS", "peak"),
                            ("Pss", "pss"), ("Private_Dirty", "dirty")] if ga[k]]
                 print(f"  {label}/google-authenticator: " + ", ".join(ratios))
+                net_so = services[name][1].split()[0].removesuffix(".so") + "_net.so"
+                if name.endswith("net") and args.held and os.path.exists(net_so):
+                    print(f"  {label}: pam_mfa_net.so mapped in {results[name]['net']} of "
+                          f"{args.held * (args.rounds - 1)} held-open logins")
     print(f"\nload average at the end {loadavg()}" + (f"; {sink.count} syslog datagrams" if sink else ""))
 finally:
     subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
