@@ -32,15 +32,23 @@ pub struct EnrollArgs {
     /// Account label shown by the app (default: user@host).
     #[arg(long)]
     label: Option<String>,
-    /// At most N logins every SECS seconds, e.g. 3/30.
-    #[arg(long, value_name = "N/SECS", value_parser = parse_rate)]
+    /// At most N logins every SECS seconds (default 3/30).
+    #[arg(long, value_name = "N/SECS", value_parser = parse_rate, conflicts_with = "no_rate_limit")]
     rate_limit: Option<(u32, u64)>,
+    /// No RATE_LIMIT line: unlimited guessing, unless something else limits it.
+    #[arg(long)]
+    no_rate_limit: bool,
     /// Window size in codes (google-authenticator's -w), 1 to 100.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     window: Option<u32>,
-    /// Refuse a time-based code that was already used.
-    #[arg(long)]
+    /// Refuse a time-based code that was already used (the default; kept
+    /// so that older scripts still work).
+    #[arg(long, conflicts_with = "allow_reuse")]
     disallow_reuse: bool,
+    /// No DISALLOW_REUSE line: a code stays valid for its whole window, so
+    /// one seen over a shoulder can be used again.
+    #[arg(long)]
+    allow_reuse: bool,
     /// Emergency scratch codes to create (0 to 10).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=10))]
     scratch_codes: u8,
@@ -108,15 +116,20 @@ pub fn run(cmd: TotpCommand, out: &Output) -> Result<Status, CliError> {
 
 fn enroll(a: EnrollArgs, out: &Output) -> Result<Status, CliError> {
     check_target(&a.qr)?;
+    let defaults = EnrollOptions::default();
     let opts = EnrollOptions {
         hotp: a.hotp,
         window_size: a.window.unwrap_or(3),
-        rate_limit: a.rate_limit,
-        disallow_reuse: a.disallow_reuse,
+        rate_limit: if a.no_rate_limit {
+            None
+        } else {
+            a.rate_limit.or(defaults.rate_limit)
+        },
+        disallow_reuse: !a.allow_reuse,
         scratch_codes: usize::from(a.scratch_codes),
         algorithm: a.algorithm,
         digits: a.digits,
-        ..EnrollOptions::default()
+        ..defaults
     };
     let state = new_state(&opts, &OsRandom).map_err(|e| CliError::Failed(e.to_string()))?;
     let mode = if a.mode == "600" { 0o600 } else { 0o400 };

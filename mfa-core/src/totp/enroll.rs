@@ -8,7 +8,11 @@ use crate::otp::Algorithm;
 
 use super::state::{Mode, RateLimit, TotpState};
 
-/// What `mfa totp enroll` asks for; defaults match `google-authenticator`.
+/// What `mfa totp enroll` asks for. The defaults are google-authenticator's
+/// except where its prompts offer something safer: every code single-use
+/// (DISALLOW_REUSE) and at most 3 attempts every 30 s (RATE_LIMIT 3 30),
+/// the values its own prompts propose. Without them a code is guessed in
+/// minutes from a few parallel sessions (benches/guess_rate.py).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollOptions {
     pub hotp: bool,
@@ -30,8 +34,8 @@ impl Default for EnrollOptions {
             secret_bytes: 20,
             step_size: 30,
             window_size: 3,
-            rate_limit: None,
-            disallow_reuse: false,
+            rate_limit: Some((3, 30)),
+            disallow_reuse: true,
             scratch_codes: 5,
             algorithm: Algorithm::Sha1,
             digits: 6,
@@ -122,6 +126,15 @@ mod tests {
         assert_eq!(back.disallow_reuse, Some(vec![]));
         assert!(text.contains("\" RATE_LIMIT 3 30\n"));
         assert!(text.contains("\" TOTP_AUTH\n"));
+    }
+
+    #[test]
+    fn defaults_forbid_reuse_and_limit_guessing() {
+        let text = new_state(&EnrollOptions::default(), &OsRandom)
+            .unwrap()
+            .serialize();
+        assert!(text.contains("\" RATE_LIMIT 3 30\n"), "{text}");
+        assert!(text.contains("\" DISALLOW_REUSE\n"), "{text}");
     }
 
     #[test]
