@@ -26,6 +26,8 @@ use crate::factor::FactorKind;
 
 pub const DEFAULT_CONFIG: &str = "/etc/mfa/mfa.toml";
 pub const DEFAULT_USERS_FILE: &str = "/etc/mfa/users.toml";
+/// pam_faildelay's usual setting (Debian's sshd stack asks 2 s of libpam).
+pub const DEFAULT_FAIL_DELAY_MS: u64 = 2000;
 
 /// What to do when a provider cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -60,6 +62,9 @@ pub struct General {
     /// Deadline of a whole authentication, seconds; below sshd's
     /// LoginGraceTime (120 s by default).
     pub login_timeout_secs: Spanned<u64>,
+    /// Pause after a wrong code, milliseconds (pam_faildelay's idea, for
+    /// every front end); 0 disables it. See `session::pause`.
+    pub fail_delay_ms: Spanned<u64>,
     pub audit_log: Option<PathBuf>,
 }
 
@@ -71,6 +76,7 @@ impl Default for General {
             unenrolled: Unenrolled::Deny,
             request_timeout_secs: Spanned::new(0..0, crate::provider::DEFAULT_TIMEOUT.as_secs()),
             login_timeout_secs: Spanned::new(0..0, 90),
+            fail_delay_ms: Spanned::new(0..0, DEFAULT_FAIL_DELAY_MS),
             audit_log: None,
         }
     }
@@ -263,6 +269,11 @@ impl Config {
         start + std::time::Duration::from_secs(*self.general.login_timeout_secs.get_ref())
     }
 
+    /// How long a front end pauses after a wrong code.
+    pub fn fail_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(*self.general.fail_delay_ms.get_ref())
+    }
+
     pub fn users_file(&self) -> PathBuf {
         self.general
             .users_file
@@ -299,6 +310,13 @@ impl Config {
                 g.login_timeout_secs.span(),
                 "general.login_timeout_secs",
                 "must be between 5 and 600 seconds (keep it below sshd's LoginGraceTime)".into(),
+            ));
+        }
+        if *g.fail_delay_ms.get_ref() > 10_000 {
+            return Err(at(
+                g.fail_delay_ms.span(),
+                "general.fail_delay_ms",
+                "must be between 0 (no pause) and 10000 milliseconds".into(),
             ));
         }
         if self.policy.factors.get_ref().is_empty() {

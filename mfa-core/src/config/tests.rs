@@ -15,6 +15,22 @@ fn empty_config_is_the_secure_default() {
     assert_eq!(c.totp.secret, "~/.google_authenticator");
     assert_eq!(c.totp.allowed_perm, 0o600);
     assert!(!c.holds_secrets());
+    assert_eq!(c.fail_delay(), std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn fail_delay_is_configurable_and_bounded() {
+    let c = parse("[general]\nfail_delay_ms = 0\n").unwrap();
+    assert_eq!(c.fail_delay(), std::time::Duration::ZERO);
+    let c = parse("[general]\nfail_delay_ms = 10000\n").unwrap();
+    assert_eq!(c.fail_delay(), std::time::Duration::from_secs(10));
+    let e = parse("[general]\n\nfail_delay_ms = 10001\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(3), Some("general.fail_delay_ms")),
+        "{e}"
+    );
+    assert!(parse("[general]\nfail_delay_ms = -1\n").is_err());
 }
 
 #[test]

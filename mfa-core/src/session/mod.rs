@@ -9,6 +9,7 @@
 //! ([`PamVerdict`], [`LoginVerdict`], [`CheckVerdict`]).
 
 mod frontend;
+mod pause;
 mod runner;
 mod verdict;
 
@@ -170,16 +171,29 @@ impl<R: Runner> Prepared<R> {
     }
 
     /// Run the policy (with the pass option, under PAM) and return the
-    /// decision; one audit record is written.
+    /// decision; one audit record is written. A deny after the person gave
+    /// a code returns only after `general.fail_delay_ms` (see `pause`).
     pub fn run(self, fe: &mut dyn FrontEnd, pass: PassMode) -> Result<Decision, SessionError> {
+        let answered = pause::Answered::default();
         let io = fe.io();
+        let mut conv = pause::WatchedConv {
+            inner: io.conv,
+            answered: &answered,
+        };
+        let mut tok = io.authtok.map(|inner| pause::WatchedTok {
+            inner,
+            answered: &answered,
+        });
         let decision = R::block_on(crate::pam::flow::authenticate(
             &self.engine,
             &self.ctx,
-            io.conv,
-            io.authtok,
+            &mut conv,
+            tok.as_mut().map(|t| t as &mut dyn AuthTok),
             pass,
         ))?;
+        if matches!(decision, Decision::Deny { .. }) && answered.get() {
+            pause::pause(self.engine.config().fail_delay(), self.ctx.deadline);
+        }
         Ok(decision)
     }
 }
