@@ -129,6 +129,50 @@ fn wrong_or_missing_passcode_denies_without_running_anything() {
     }
 }
 
+/// mfa-login has no PAM stack around it: the session's pause after a
+/// wrong code is what slows guessing through it.
+#[test]
+fn a_wrong_passcode_is_refused_only_after_the_fail_delay() {
+    if !require_root() {
+        return;
+    }
+    let s = setup("");
+    let ga = s.dir.path().join("ga");
+    std::fs::write(
+        &s.config,
+        format!(
+            "[general]\nfail_delay_ms = 1500\n[totp]\nsecret = \"{}\"\n",
+            ga.display()
+        ),
+    )
+    .unwrap();
+    let code = code_now(SECRET);
+    if code.is_empty() {
+        return;
+    }
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let delay = std::time::Duration::from_millis(1500);
+    let start = std::time::Instant::now();
+    let o = login(&s.config, "true", Some(wrong));
+    let took = start.elapsed();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(took >= delay, "refused after {took:?}");
+    // Nothing typed (no MFA_PASSCODE): nothing was checked, no pause.
+    let start = std::time::Instant::now();
+    let o = login(&s.config, "true", None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(start.elapsed() < delay, "{:?}", start.elapsed());
+    let start = std::time::Instant::now();
+    let o = login(&s.config, "true", Some(&code));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(start.elapsed() < delay, "{:?}", start.elapsed());
+}
+
 /// mfa-login run as [`login`] does, with syslog captured: in a private
 /// mount namespace /dev is a fresh tmpfs whose `log` leads to a socket of
 /// ours, so nothing reaches (or needs) the machine's syslog daemon.

@@ -443,3 +443,32 @@ fn built_module_is_nodelete_and_links_no_openssl() {
         assert!(syms.contains(entry), "{entry} not exported");
     }
 }
+
+/// The pause after a wrong code (`general.fail_delay_ms`) holds under real
+/// libpam: the module returns the failure only after it, a success at once.
+#[test]
+fn a_wrong_code_is_refused_only_after_the_fail_delay() {
+    let Some((user, svc)) = setup("pwdl") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("mfa.toml");
+    std::fs::write(&cfg, "[general]\nfail_delay_ms = 1500\n").unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    svc.add(
+        "s",
+        &[mfa_line("required", &format!("config={}", cfg.display()))],
+    );
+    let delay = std::time::Duration::from_millis(1500);
+    let timed = |answer: &str| {
+        let start = std::time::Instant::now();
+        let r = svc.pamtester("s", &user.name, &["authenticate"], &format!("{answer}\n"));
+        (r, start.elapsed())
+    };
+    let (r, took) = timed(&wrong_code(SECRET));
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert!(took >= delay, "refused after {took:?}");
+    let (r, took) = timed(&code(SECRET));
+    assert!(r.ok, "{r:?}");
+    assert!(took < delay, "a success waited {took:?}");
+}
