@@ -133,8 +133,8 @@ mod tests {
         let text = new_state(&EnrollOptions::default(), &OsRandom)
             .unwrap()
             .serialize();
-        assert!(text.contains("\" RATE_LIMIT 3 30\n"), "{text}");
-        assert!(text.contains("\" DISALLOW_REUSE\n"), "{text}");
+        assert!(text.contains("\" RATE_LIMIT 3 30\n"), "{}", *text);
+        assert!(text.contains("\" DISALLOW_REUSE\n"), "{}", *text);
     }
 
     #[test]
