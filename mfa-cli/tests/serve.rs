@@ -280,6 +280,67 @@ fn rate_limit_per_address_answers_429_with_retry_after() {
     assert!(served.logs().contains("rate-limited"));
 }
 
+/// A request from 127.0.0.1 carrying these `X-Forwarded-For` lines.
+fn forwarded(addr: SocketAddr, lines: &[&str]) -> u16 {
+    let xff: String = lines
+        .iter()
+        .map(|l| format!("X-Forwarded-For: {l}\r\n"))
+        .collect();
+    raw(
+        addr,
+        &format!(
+            "GET /complete-check?code=x HTTP/1.1\r\nHost: mfa.example.com\r\n{xff}Connection: close\r\n\r\n"
+        ),
+    )
+    .0
+}
+
+#[test]
+fn behind_a_proxy_the_client_is_the_proxys_last_entry_of_every_line() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(TruIdSim::start()).unwrap();
+    let served = serve(&sim.uri(), &["--rate-limit", "1", "--behind-proxy"]);
+    // The client invents a new address in a line of its own each time; the
+    // proxy's line names the same client: one request per minute for it.
+    assert_eq!(
+        forwarded(served.addr, &["203.0.113.1", "198.51.100.3"]),
+        400
+    );
+    assert_eq!(
+        forwarded(served.addr, &["203.0.113.2", "198.51.100.3"]),
+        429
+    );
+    // Another client behind the same proxy is counted apart.
+    assert_eq!(forwarded(served.addr, &["198.51.100.4"]), 400);
+}
+
+#[test]
+fn a_configured_proxy_address_is_the_only_peer_trusted() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(TruIdSim::start()).unwrap();
+    let served = serve(
+        &sim.uri(),
+        &["--rate-limit", "1", "--behind-proxy", "192.0.2.10"],
+    );
+    // From 127.0.0.1, which is not the proxy: the header is the client's
+    // own claim, so both requests count against 127.0.0.1.
+    assert_eq!(forwarded(served.addr, &["198.51.100.1"]), 400);
+    assert_eq!(forwarded(served.addr, &["198.51.100.2"]), 429);
+
+    let bad = mfa()
+        .args(["serve", "--behind-proxy", "proxy.example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an IP address"));
+}
+
 #[test]
 fn a_client_that_sends_nothing_is_disconnected() {
     let rt = tokio::runtime::Builder::new_current_thread()

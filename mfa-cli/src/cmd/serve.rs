@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use mfa_core::phonecheck::callback::{
-    client_address, page_html, CallbackService, RateLimiter, CALLBACK_PATH,
+    client_address, page_html, CallbackService, ProxyTrust, RateLimiter, CALLBACK_PATH,
 };
 use mfa_core::phonecheck::slots::{self, ConnectionSlots};
 use mfa_core::phonecheck::truid::TruIdClient;
@@ -48,10 +48,29 @@ pub struct ServeArgs {
     /// Requests allowed per client address per minute.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     rate_limit: u32,
-    /// A reverse proxy on this machine forwards the requests: count them
-    /// against the last X-Forwarded-For address instead of the proxy's.
-    #[arg(long)]
-    behind_proxy: bool,
+    /// A reverse proxy forwards the requests: count them against the last
+    /// X-Forwarded-For address when the connection comes from the proxy.
+    /// Without ADDR the proxy is any loopback address (on this machine);
+    /// with ADDR, that address only.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "loopback",
+        value_parser = parse_proxy
+    )]
+    behind_proxy: Option<ProxyTrust>,
+}
+
+/// `--behind-proxy` alone means a proxy on this machine; with a value,
+/// exactly that address.
+fn parse_proxy(s: &str) -> Result<ProxyTrust, String> {
+    if s == "loopback" {
+        return Ok(ProxyTrust::Loopback);
+    }
+    s.parse::<IpAddr>()
+        .map(ProxyTrust::Address)
+        .map_err(|_| format!("{s:?} is not an IP address"))
 }
 
 pub fn run(a: ServeArgs, out: &Output) -> Result<Status, CliError> {
@@ -80,7 +99,7 @@ pub fn run(a: ServeArgs, out: &Output) -> Result<Status, CliError> {
             &format!("mfa serve: listening on http://{addr}{CALLBACK_PATH}"),
         );
         tokio::select! {
-            _ = serve(listener, service, a.behind_proxy) => {}
+            _ = serve(listener, service, a.behind_proxy.unwrap_or(ProxyTrust::None)) => {}
             r = tokio::signal::ctrl_c() => {
                 r.map_err(|e| CliError::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
             }
@@ -93,11 +112,11 @@ pub fn run(a: ServeArgs, out: &Output) -> Result<Status, CliError> {
 /// Each client address holds a few connections at most, so one client
 /// cannot starve the others; behind a proxy every connection comes from
 /// the proxy, whose own limits then apply, so only the total counts.
-pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, behind_proxy: bool) {
-    let per_address = if behind_proxy {
-        slots::TOTAL
-    } else {
+pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, proxy: ProxyTrust) {
+    let per_address = if proxy == ProxyTrust::None {
         slots::PER_ADDRESS
+    } else {
+        slots::TOTAL
     };
     let slots = ConnectionSlots::new(per_address, slots::TOTAL);
     loop {
@@ -117,7 +136,7 @@ pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, behind_
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let service = Arc::clone(&service);
-                async move { Ok::<_, Infallible>(respond(&service, peer.ip(), behind_proxy, req).await) }
+                async move { Ok::<_, Infallible>(respond(&service, peer.ip(), proxy, req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -139,14 +158,17 @@ pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, behind_
 async fn respond(
     service: &CallbackService,
     peer: IpAddr,
-    behind_proxy: bool,
+    proxy: ProxyTrust,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    // Every line: the proxy's entry is the last one of the last line. A
+    // line that is not text reads as empty (so, last, as unreadable).
     let forwarded = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = client_address(peer, forwarded, behind_proxy);
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""));
+    let client = client_address(peer, forwarded, proxy);
     let method = req.method().as_str().to_owned();
     let reply = service
         .handle(client, &method, req.uri().path(), req.uri().query())

@@ -180,9 +180,17 @@ impl RateLimiter {
             let window = self.window;
             table.retain(|_, (start, _)| now.duration_since(*start) < window);
             if table.len() >= self.max_clients {
-                // Full of active clients: refuse newcomers rather than grow
-                // without bound.
-                return Err(self.window.as_secs().max(1));
+                // Full of active clients: the oldest window makes room. The
+                // table stays bounded, and a flood of addresses cannot lock
+                // every newcomer (a real phone among them) out for a
+                // minute, which refusing newcomers did.
+                let oldest = table
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(ip, _)| *ip);
+                if let Some(ip) = oldest {
+                    table.remove(&ip);
+                }
             }
         }
         let entry = table.entry(key).or_insert((now, 0));
@@ -198,17 +206,54 @@ impl RateLimiter {
     }
 }
 
-/// The address a request counts against. Behind a reverse proxy on the
-/// same machine (`behind_proxy`, TCP peer on loopback) it is the last
-/// `X-Forwarded-For` entry, the one the proxy itself appended; anything
-/// else in that header is client-supplied and ignored.
-pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, behind_proxy: bool) -> IpAddr {
-    if !(behind_proxy && peer.is_loopback()) {
+/// Which TCP peer may name the client in `X-Forwarded-For`. Anyone else
+/// who sends that header is only a client lying about its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyTrust {
+    /// No proxy: every request counts against its TCP peer.
+    None,
+    /// A reverse proxy on this machine: any loopback peer (a bare
+    /// `--behind-proxy`).
+    Loopback,
+    /// Exactly this proxy (`--behind-proxy ADDR`).
+    Address(IpAddr),
+}
+
+impl ProxyTrust {
+    /// Whether `peer` is the proxy. An IPv4 peer reaching a dual-stack
+    /// socket shows as `::ffff:a.b.c.d` and is compared as `a.b.c.d`.
+    pub fn trusts(self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        match self {
+            ProxyTrust::None => false,
+            ProxyTrust::Loopback => peer.is_loopback(),
+            ProxyTrust::Address(proxy) => proxy.to_canonical() == peer,
+        }
+    }
+}
+
+/// The address a request counts against: its TCP peer, or, when the peer
+/// is the trusted proxy, the last `X-Forwarded-For` entry. `forwarded_for`
+/// is every line of that header in order: a proxy appends the address it
+/// saw to the end (of the last line, or as a line of its own), so only the
+/// very last entry is the proxy's word; every entry and line before it came
+/// from the client. Without a readable last entry the request counts
+/// against the proxy itself (shared, never bypassed).
+pub fn client_address<'a>(
+    peer: IpAddr,
+    forwarded_for: impl IntoIterator<Item = &'a str>,
+    trust: ProxyTrust,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trust.trusts(peer) {
         return peer;
     }
     forwarded_for
-        .and_then(|h| h.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
+        .into_iter()
+        .last()
+        .and_then(|line| line.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .unwrap_or(peer)
 }
 
@@ -365,22 +410,75 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_trusted_only_from_a_local_proxy() {
-        let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let remote: IpAddr = "192.0.2.7".parse().unwrap();
-        let xff = Some("10.0.0.1, 198.51.100.3");
+    fn forwarded_for_is_trusted_only_from_the_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let local = ip("127.0.0.1");
+        let remote = ip("192.0.2.7");
+        let xff = ["10.0.0.1, 198.51.100.3"];
         assert_eq!(
-            client_address(local, xff, true),
-            "198.51.100.3".parse::<IpAddr>().unwrap()
+            client_address(local, xff, ProxyTrust::Loopback),
+            ip("198.51.100.3")
         );
-        assert_eq!(client_address(local, xff, false), local);
+        assert_eq!(client_address(local, xff, ProxyTrust::None), local);
         assert_eq!(
-            client_address(remote, xff, true),
+            client_address(remote, xff, ProxyTrust::Loopback),
             remote,
             "only a loopback proxy is trusted"
         );
-        assert_eq!(client_address(local, Some("garbage"), true), local);
-        assert_eq!(client_address(local, None, true), local);
+        assert_eq!(
+            client_address(local, ["garbage"], ProxyTrust::Loopback),
+            local
+        );
+        assert_eq!(client_address(local, [], ProxyTrust::Loopback), local);
+
+        // A configured proxy address: that peer only, loopback or not.
+        let proxy = ProxyTrust::Address(ip("192.0.2.10"));
+        assert_eq!(
+            client_address(ip("192.0.2.10"), xff, proxy),
+            ip("198.51.100.3")
+        );
+        assert_eq!(
+            client_address(local, xff, proxy),
+            local,
+            "another local process"
+        );
+        assert_eq!(client_address(remote, xff, proxy), remote);
+    }
+
+    #[test]
+    fn the_proxys_entry_is_the_last_of_every_header_line() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let local = ip("127.0.0.1");
+        // The client sent a line of its own; the proxy added its own line:
+        // reading only the first line took the client's word for it.
+        let lines = ["203.0.113.99", "198.51.100.3"];
+        assert_eq!(
+            client_address(local, lines, ProxyTrust::Loopback),
+            ip("198.51.100.3")
+        );
+        let lines = ["203.0.113.99, 203.0.113.98", "10.0.0.1, 198.51.100.3"];
+        assert_eq!(
+            client_address(local, lines, ProxyTrust::Loopback),
+            ip("198.51.100.3")
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_loopback_peer_is_the_local_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mapped = ip("::ffff:127.0.0.1");
+        assert!(ProxyTrust::Loopback.trusts(mapped));
+        assert_eq!(
+            client_address(mapped, ["198.51.100.3"], ProxyTrust::Loopback),
+            ip("198.51.100.3")
+        );
+        assert!(ProxyTrust::Address(ip("192.0.2.10")).trusts(ip("::ffff:192.0.2.10")));
+        assert!(!ProxyTrust::Loopback.trusts(ip("::ffff:192.0.2.10")));
+        // Not a proxy: a mapped peer counts as its IPv4 address.
+        assert_eq!(
+            client_address(ip("::ffff:192.0.2.7"), ["1.2.3.4"], ProxyTrust::None),
+            ip("192.0.2.7")
+        );
     }
 
     #[test]
@@ -413,10 +511,30 @@ mod tests {
         assert!(rl.check(y, t0).is_ok());
         assert!(rl.check(x, t0).is_err());
 
-        // The table is bounded: a fourth active client is refused...
+        // The table is bounded: a fourth active client takes the place of
+        // an oldest window (b's or the /64's, both at t0) and is served.
         let c: IpAddr = "198.51.100.9".parse().unwrap();
-        assert!(rl.check(c, t0 + Duration::from_secs(1)).is_err());
-        // ...until old entries expire.
-        assert!(rl.check(c, t0 + Duration::from_secs(200)).is_ok());
+        assert!(rl.check(c, t0 + Duration::from_secs(1)).is_ok());
+        assert_eq!(rl.table.lock().unwrap().len(), 3, "still bounded");
+    }
+
+    #[test]
+    fn a_full_table_makes_room_by_evicting_the_oldest_window() {
+        let rl = RateLimiter::new(1, Duration::from_secs(60), 2);
+        let t0 = Instant::now();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let s = Duration::from_secs;
+        assert!(rl.check(ip("192.0.2.1"), t0).is_ok());
+        assert!(rl.check(ip("192.0.2.2"), t0 + s(10)).is_ok());
+        // Full of active clients: a newcomer is served (it was refused for
+        // the rest of the window before), and the oldest entry made room.
+        assert!(rl.check(ip("192.0.2.3"), t0 + s(20)).is_ok());
+        let table = rl.table.lock().unwrap();
+        assert_eq!(table.len(), 2);
+        assert!(!table.contains_key(&ip("192.0.2.1")), "the oldest went");
+        assert!(table.contains_key(&ip("192.0.2.2")));
+        drop(table);
+        // The clients still in the table keep their counts.
+        assert!(rl.check(ip("192.0.2.2"), t0 + s(21)).is_err());
     }
 }

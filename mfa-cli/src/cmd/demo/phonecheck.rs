@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::conversation::SecretAnswer;
-use mfa_core::phonecheck::callback::{CallbackService, CALLBACK_PATH};
+use mfa_core::phonecheck::callback::{CallbackService, ProxyTrust, CALLBACK_PATH};
 use mfa_core::phonecheck::truid::{Credentials, TruIdClient};
 use mfa_core::phonecheck::PhoneNumber;
 use mfa_core::{AuthContext, Config, Conversation, ConversationError, Engine};
@@ -114,7 +114,7 @@ pub fn leg(auto: bool, qr: &QrFormat) -> Result<Leg, CliError> {
         let server = tokio::spawn(serve::serve(
             listener,
             Arc::new(CallbackService::new(Arc::new(client))),
-            false,
+            ProxyTrust::None,
         ));
 
         let src = format!(
