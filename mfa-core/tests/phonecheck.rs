@@ -51,7 +51,11 @@ fn users() -> UsersDb {
 }
 
 fn config(sim: &TruIdSim, extra: &str, secret: &str) -> Config {
-    let src = format!(
+    Config::parse(Path::new("test.toml"), &config_text(sim, extra, secret)).unwrap()
+}
+
+fn config_text(sim: &TruIdSim, extra: &str, secret: &str) -> String {
+    format!(
         r#"
 [general]
 request_timeout_secs = 1
@@ -66,8 +70,7 @@ redirect_url = "http://127.0.0.1:9/complete-check"
 poll_interval_ms = 50
 "#,
         sim.uri()
-    );
-    Config::parse(Path::new("test.toml"), &src).unwrap()
+    )
 }
 
 fn engine(sim: &TruIdSim, extra: &str, audit: &Capture) -> Engine {
@@ -415,6 +418,44 @@ async fn wrong_credentials_401_on_token_deny_even_with_failmode_safe() {
 }
 
 /// Unreachable/5xx/timeout/garbage before anything was shown: failmode.
+/// A create slower than the login's deadline (but within the request's own
+/// timeout) ends the login at the deadline, denied, in both failmodes: it
+/// once waited for the provider's answer whatever the deadline said.
+#[tokio::test]
+async fn a_create_slower_than_the_login_deadline_ends_at_the_deadline() {
+    for failmode in ["secure", "safe"] {
+        let sim = TruIdSim::start().await.unwrap();
+        sim.fail(Endpoint::Create, Fault::Slow(Duration::from_secs(8)));
+        let audit = Capture::default();
+        let extra =
+            format!("request_timeout_secs = 10\nlogin_timeout_secs = 5\nfailmode = \"{failmode}\"");
+        let e = engine_replacing_timeout(&sim, &extra, &audit);
+        let started = std::time::Instant::now();
+        let steps = vec![Step::ErrorContaining(MSG_TIMEOUT.into())];
+        let (d, _) = login(&e, &sim, "alice", PhoneDoes::Nothing, steps).await;
+        let took = started.elapsed();
+        assert!(deny_reason(&d).contains("deadline"), "{failmode}: {d:?}");
+        assert_eq!(audit.only().decision, "deny");
+        // login_timeout_secs 5 minus the factor's 2 s margin.
+        assert!(
+            took >= Duration::from_secs(3) && took < Duration::from_secs(6),
+            "{failmode}: ended after {took:?}"
+        );
+    }
+}
+
+/// [`engine`] with `extra` replacing the default request timeout.
+fn engine_replacing_timeout(sim: &TruIdSim, extra: &str, audit: &Capture) -> Engine {
+    let src = config_text(sim, extra, SIM_CLIENT_SECRET).replace("request_timeout_secs = 1\n", "");
+    let mut e = Engine::with_users(
+        Config::parse(Path::new("test.toml"), &src).unwrap(),
+        users(),
+    )
+    .unwrap();
+    e.add_audit_sink(Box::new(audit.clone()));
+    e
+}
+
 #[tokio::test]
 async fn provider_unavailable_follows_failmode() {
     let faults = [

@@ -129,11 +129,18 @@ impl PhoneCheckFactor {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .client
-                .create_check(phone.digits(), &self.redirect_url)
-                .await
-            {
+            // The request has its own timeout, but the login's deadline may
+            // come first: past it nobody could scan a code anyway, and a
+            // slow provider must not hold the login past what the admin set.
+            // Our own deadline, not the provider's failure: never failmode.
+            let call = self.client.create_check(phone.digits(), &self.redirect_url);
+            let Ok(answer) = tokio::time::timeout_at(deadline, call).await else {
+                conv.error(MSG_TIMEOUT).await?;
+                return Ok(Err(Outcome::Deny(
+                    "login deadline reached while creating the check".into(),
+                )));
+            };
+            match answer {
                 Ok(c) => return Ok(Ok(c)),
                 Err(TruIdError::RateLimited { retry_after }) => {
                     let wait = retry_after.unwrap_or(DEFAULT_BACKOFF);
