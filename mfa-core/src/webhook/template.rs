@@ -131,8 +131,12 @@ pub enum TemplateError {
     NotObject,
     #[error("variables may only be used in JSON string values, not in object keys")]
     VariableInKey,
-    #[error("with the longest allowed values the message is {worst} characters; Discord refuses more than {limit} (use fewer variables)")]
-    TooLong { worst: usize, limit: usize },
+    #[error("with the longest allowed values {field} is {worst} characters; Discord refuses more than {limit} (use fewer variables)")]
+    TooLong {
+        field: String,
+        worst: usize,
+        limit: usize,
+    },
 }
 
 /// One piece of a string value.
@@ -220,11 +224,11 @@ impl Template {
         Ok(t)
     }
 
-    /// Discord refuses a `content` over 2000 characters, and a refusal
-    /// counts as "unreachable" (failmode). So the longest message any values
-    /// can produce (each at its cap, every character one that markup
-    /// escaping doubles) must fit, or a client could choose a long command
-    /// and turn `failmode = safe` into a way in.
+    /// Discord refuses a message over any of its size limits. So the
+    /// longest message any values can produce (each at its cap, every
+    /// character one that markup escaping doubles) must fit every limit
+    /// (`template/discord.rs`), or a client could choose a long command and
+    /// break the delivery of its own login's code.
     fn check_discord_limit(&self) -> Result<(), TemplateError> {
         if self.markup != Markup::Discord {
             return Ok(());
@@ -254,14 +258,7 @@ impl Template {
         };
         let v: Value = serde_json::from_str(&self.render(&worst))
             .map_err(|e| TemplateError::InvalidJson(json_error_place(&e)))?;
-        let chars = v["content"].as_str().map_or(0, |c| c.chars().count());
-        if chars > DISCORD_CONTENT_MAX {
-            return Err(TemplateError::TooLong {
-                worst: chars,
-                limit: DISCORD_CONTENT_MAX,
-            });
-        }
-        Ok(())
+        discord::check(&v)
     }
 
     /// The message: the template's tree with `values` filled in, as pure
@@ -291,9 +288,6 @@ impl Template {
         }
     }
 }
-
-/// Discord's limit on `content`, in characters.
-pub const DISCORD_CONTENT_MAX: usize = 2000;
 
 /// A stretch of text: literal, or a `{{variable}}`.
 struct Piece {
@@ -476,5 +470,6 @@ fn short(name: &str) -> String {
     s.escape_debug().to_string()
 }
 
+pub mod discord;
 #[cfg(test)]
 mod tests;

@@ -274,3 +274,66 @@ fn discord_templates_must_fit_discords_limit_with_the_longest_values() {
     // The same template is fine for Slack, whose limit is far higher.
     assert!(Template::for_config(WebhookPreset::Slack, Some(&many)).is_ok());
 }
+
+/// Every field Discord limits is checked, not only `content`: a template
+/// that puts the client's command in an embed title was accepted, and
+/// Discord then refused every login whose command was long enough.
+#[test]
+fn every_discord_limit_is_checked_on_the_longest_values() {
+    let discord = |src: &str| Template::for_config(WebhookPreset::Discord, Some(src));
+    let refused = |src: &str, field: &str, limit: usize| match discord(src) {
+        Err(TemplateError::TooLong {
+            field: f, limit: l, ..
+        }) => {
+            assert_eq!((f.as_str(), l), (field, limit), "{src}");
+        }
+        other => panic!("{src}: {other:?}"),
+    };
+    let code = r#""content": "{{code}}""#;
+    // {{command}} is up to 256 characters, escaped up to twice that.
+    refused(
+        &format!(r#"{{{code}, "embeds": [{{"title": "{{{{command}}}}"}}]}}"#),
+        "embeds[0].title",
+        256,
+    );
+    refused(
+        &format!(r#"{{{code}, "username": "mfa {{{{user}}}}"}}"#),
+        "username",
+        80,
+    );
+    refused(
+        &format!(
+            r#"{{{code}, "embeds": [{{"fields": [{{"name": "cmd", "value": "{} "}}]}}]}}"#,
+            "{{command}}".repeat(3)
+        ),
+        "embeds[0].fields[0].value",
+        1024,
+    );
+    refused(
+        &format!(
+            r#"{{{code}, "embeds": [{{"footer": {{"text": "{}"}}}}]}}"#,
+            "{{command}}".repeat(5)
+        ),
+        "embeds[0].footer.text",
+        2048,
+    );
+    // Each field within its own limit, together over the 6000 of a message.
+    let field = r#"{"name": "c", "value": "{{command}}"}"#;
+    let fields = vec![field; 12].join(", ");
+    refused(
+        &format!(r#"{{{code}, "embeds": [{{"fields": [{fields}]}}]}}"#),
+        "all embed text together",
+        6000,
+    );
+    let eleven = vec![r#"{"title": "t"}"#; 11].join(", ");
+    refused(
+        &format!(r#"{{{code}, "embeds": [{eleven}]}}"#),
+        "embeds (count)",
+        10,
+    );
+    // Within every limit: accepted.
+    assert!(discord(&format!(
+        r#"{{{code}, "username": "mfa", "embeds": [{{"title": "{{{{user}}}}", "description": "{{{{command}}}}", "fields": [{{"name": "host", "value": "{{{{host}}}}"}}]}}]}}"#
+    ))
+    .is_ok());
+}
