@@ -319,13 +319,13 @@ fn every_discord_limit_is_checked_on_the_longest_values() {
     );
     // Each field within its own limit, together over the 6000 of a message.
     let field = r#"{"name": "c", "value": "{{command}}"}"#;
-    let fields = vec![field; 12].join(", ");
+    let fields = [field; 12].join(", ");
     refused(
         &format!(r#"{{{code}, "embeds": [{{"fields": [{fields}]}}]}}"#),
         "all embed text together",
         6000,
     );
-    let eleven = vec![r#"{"title": "t"}"#; 11].join(", ");
+    let eleven = [r#"{"title": "t"}"#; 11].join(", ");
     refused(
         &format!(r#"{{{code}, "embeds": [{eleven}]}}"#),
         "embeds (count)",
