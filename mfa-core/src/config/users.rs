@@ -76,9 +76,10 @@ impl UsersDb {
         let mut out =
             String::from("# Managed by `mfa user`; edits by hand are kept only if valid.\n");
         out.push_str(&text);
+        let (owner, mode) = ownership_for(path)?;
         let opts = ReplaceOptions {
-            mode: 0o640,
-            owner: current_owner(path)?,
+            mode,
+            owner: Some(owner),
             clobber: true,
         };
         fsutil::replace(path, out.as_bytes(), &opts).map_err(|e| match e {
@@ -91,16 +92,31 @@ impl UsersDb {
     }
 }
 
-/// The owner and group of the file being replaced, for the replacement.
-/// The rename would otherwise leave a `root:root` file, and mfa-login
-/// (setgid to the group that alone may read /etc/mfa) could no longer read
-/// it: every login would be denied after an `mfa user add`. Refusing is
-/// better than writing a file with other owners.
-fn current_owner(path: &Path) -> Result<Option<(u32, u32)>, ConfigError> {
+/// The most a users file may be opened to: the owner writes, the group
+/// (mfa-login's) reads, nobody else.
+const USERS_FILE_MODE: u32 = 0o640;
+
+/// Owner, group and mode for the file that replaces `path`.
+/// - Replacing a file: its owner and group (the rename would otherwise
+///   leave a `root:root` file that mfa-login, setgid to the group that
+///   alone may read /etc/mfa, could no longer read: every login would be
+///   denied after an `mfa user add`), and its mode if stricter than 0640
+///   (an admin's 0600 stays 0600; a 0644 loses the world's read).
+/// - A new file: our uid and the directory's group (root:mfa for
+///   /etc/mfa), never just whatever group the editing process runs with.
+fn ownership_for(path: &Path) -> Result<((u32, u32), u32), ConfigError> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(path) {
-        Ok(m) => Ok(Some((m.uid(), m.gid()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(m) => Ok(((m.uid(), m.gid()), m.mode() & USERS_FILE_MODE)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let d = std::fs::metadata(dir)
+                .map_err(|e| ConfigError::file(dir, format!("cannot stat: {e}")))?;
+            Ok(((crate::accounts::effective_uid(), d.gid()), USERS_FILE_MODE))
+        }
         Err(e) => Err(ConfigError::file(path, format!("cannot stat: {e}"))),
     }
 }
@@ -138,13 +154,38 @@ mod tests {
         assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (uid, gid, 0o640));
         assert!(UsersDb::load(&path, false).unwrap().get("alice").is_some());
 
-        // A new file gets the creator's ids.
+        // A new file: the creator's uid and the directory's group (as
+        // root, one the process does not run with).
+        let dir_gid = if root { 4243 } else { m.gid() };
+        std::os::unix::fs::chown(d.path(), None, Some(dir_gid)).unwrap();
         let fresh = d.path().join("new.toml");
         db.save(&fresh).unwrap();
+        let f = std::fs::metadata(&fresh).unwrap();
         assert_eq!(
-            std::fs::metadata(&fresh).unwrap().uid(),
-            nix::unistd::geteuid().as_raw()
+            (f.uid(), f.gid(), f.mode() & 0o7777),
+            (nix::unistd::geteuid().as_raw(), dir_gid, 0o640)
         );
+    }
+
+    #[test]
+    fn save_keeps_a_stricter_mode_and_never_opens_a_looser_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let mut db = UsersDb::default();
+        db.users.insert("alice".into(), UserEntry::default());
+        for (before, after) in [
+            (0o600, 0o600),
+            (0o644, 0o640),
+            (0o666, 0o640),
+            (0o400, 0o400),
+        ] {
+            let path = d.path().join(format!("users-{before:o}.toml"));
+            std::fs::write(&path, "").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(before)).unwrap();
+            db.save(&path).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().mode() & 0o7777;
+            assert_eq!(mode, after, "{before:o}");
+        }
     }
 }
 
