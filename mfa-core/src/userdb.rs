@@ -278,6 +278,36 @@ mod tests {
         assert!(duo.entry().is_err());
     }
 
+    /// Deterministic: while one edit holds the lock, another waits (it
+    /// cannot finish, whatever the scheduling), then starts from the first
+    /// one's result, so neither is lost. (Threads racing freely may or may
+    /// not overlap; this interleaving is forced.)
+    #[test]
+    fn an_edit_waits_for_the_lock_and_starts_from_the_previous_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let new = |name: &str| NewUser {
+            name: name.into(),
+            phone: Some("+447700900000".into()),
+            ..NewUser::default()
+        };
+        let held = lock(&path).unwrap();
+        let waiter = {
+            let (path, user) = (path.clone(), new("waiter"));
+            std::thread::spawn(move || add(&path, &user))
+        };
+        // The first edit, done by hand under the lock: read, change, write.
+        let mut db = load(&path).unwrap();
+        db.users.insert("first".into(), new("first").entry().unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiter.is_finished(), "an edit ran while the lock was held");
+        db.save(&path).unwrap();
+        drop(held);
+        waiter.join().unwrap().unwrap();
+        let names: Vec<String> = load(&path).unwrap().users.into_keys().collect();
+        assert_eq!(names, ["first", "waiter"]);
+    }
+
     #[test]
     fn add_remove_round_trip_and_concurrent_edits_are_not_lost() {
         let dir = tempfile::tempdir().unwrap();
