@@ -298,7 +298,8 @@ mod tests {
         };
         // The first edit, done by hand under the lock: read, change, write.
         let mut db = load(&path).unwrap();
-        db.users.insert("first".into(), new("first").entry().unwrap());
+        db.users
+            .insert("first".into(), new("first").entry().unwrap());
         std::thread::sleep(Duration::from_millis(300));
         assert!(!waiter.is_finished(), "an edit ran while the lock was held");
         db.save(&path).unwrap();
