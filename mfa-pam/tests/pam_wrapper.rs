@@ -68,6 +68,25 @@ fn wrong_code_and_garbage_are_refused() {
     assert!(!r.ok, "{r:?}");
 }
 
+/// mfa-core reports internal trouble through `tracing`; inside the module
+/// that went nowhere. Now WARN and ERROR events reach syslog through
+/// pam_syslog (pam_wrapper prints what it captures of LOG_ERR on stderr).
+#[test]
+fn a_factor_error_reaches_syslog_through_pam_syslog() {
+    let Some((user, svc)) = setup("pwev") else {
+        return;
+    };
+    svc.add("s", &[mfa_line("required", "")]);
+    // Corrupt the state file in place (owner and mode stay the user's).
+    std::fs::write(user.home.join(".google_authenticator"), "not base32 !!!\n").unwrap();
+    let r = svc.pamtester("s", &user.name, &["authenticate"], "");
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.out.contains("factor error factor=totp"),
+        "no factor error in the module's log: {r:?}"
+    );
+}
+
 #[test]
 fn scratch_code_works_once() {
     let Some((user, svc)) = setup("pwsc") else {

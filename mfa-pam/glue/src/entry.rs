@@ -8,7 +8,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use mfa_core::pam::authenticate_pam;
 use mfa_core::session::{PamVerdict, Runner};
 
+use tracing::Level;
+
 use crate::conv::PamConversation;
+use crate::events::collecting;
 use crate::ffi;
 use crate::frontend::PamFrontEnd;
 use crate::handle::Handle;
@@ -84,8 +87,16 @@ pub unsafe fn authenticate<R: Runner>(
     // SAFETY: the handle's PAM_CONV item, used only during this call.
     let conv = unsafe { PamConversation::new(conv_ptr, silent) };
     let mut fe = PamFrontEnd { handle, conv };
-    let verdict = authenticate_pam::<R>(&mut fe, &args);
+    let (verdict, events) = collecting(|| authenticate_pam::<R>(&mut fe, &args));
     fe.conv.flush();
+    for (level, line) in events {
+        let priority = if level == Level::ERROR {
+            ffi::LOG_ERR
+        } else {
+            ffi::LOG_WARNING
+        };
+        fe.handle.log(priority, &line);
+    }
     Ok(verdict)
 }
 

@@ -11,6 +11,7 @@
 
 pub mod conv;
 pub mod entry;
+pub mod events;
 pub mod ffi;
 pub mod frontend;
 pub mod handle;
