@@ -23,8 +23,10 @@ pub struct PushConfig {
     #[serde(default = "default_prompts")]
     pub prompts: Spanned<u32>,
     pub ca_file: Option<PathBuf>,
-    /// HTTPS proxy, only ever from here (never from the environment).
-    pub proxy: Option<Spanned<String>>,
+    /// HTTPS proxy, only ever from here (never from the environment). It
+    /// may carry credentials (`https://user:password@proxy:3128`), so it is
+    /// never shown by `Debug`.
+    pub proxy: Option<Spanned<SecretString>>,
 }
 
 fn default_prompts() -> Spanned<u32> {
@@ -72,7 +74,7 @@ impl PushConfig {
             ));
         }
         if let Some(proxy) = &self.proxy {
-            check_url(proxy.get_ref(), "push.proxy")
+            check_url(proxy.get_ref().expose_secret(), "push.proxy")
                 .map_err(|m| at(proxy.span(), "push.proxy", m))?;
         }
         Ok(())
@@ -100,14 +102,19 @@ mod tests {
     #[test]
     fn parses_and_never_shows_the_secret_key() {
         let c = parse(&format!(
-            "{OK}prompts = 2\nautopush = true\nproxy = \"https://proxy.example:3128\"\n"
+            "{OK}prompts = 2\nautopush = true\nproxy = \"https://squid:pr0xy-pw@proxy.example:3128\"\n"
         ))
         .unwrap();
+        let debug = format!("{c:?}");
         let p = c.push.unwrap();
         assert_eq!(p.skey.get_ref().expose_secret(), "s3cr3t-skey");
         assert_eq!(*p.prompts.get_ref(), 2);
-        let debug = format!("{p:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
+        // The proxy URL may carry credentials: never shown either.
+        assert!(
+            !debug.contains("pr0xy-pw") && !debug.contains("squid"),
+            "{debug}"
+        );
         assert!(debug.contains("[REDACTED]"), "{debug}");
     }
 

@@ -112,7 +112,7 @@ impl PushFactor {
             http: HttpSettings {
                 timeout: Duration::from_secs(*config.general.request_timeout_secs.get_ref()),
                 ca_file: push.ca_file.as_deref(),
-                proxy: push.proxy.as_ref().map(|p| p.get_ref().as_str()),
+                proxy: push.proxy.as_ref().map(|p| p.get_ref().expose_secret()),
             },
         })?;
         Ok(Self {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::config::{check_url, ConfigError, Locate};
 use crate::webhook::template::Template;
 
@@ -21,8 +23,9 @@ pub enum WebhookPreset {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// The incoming-webhook URL: a credential (it authorizes posting).
-    pub url: Spanned<String>,
+    /// The incoming-webhook URL: a credential (it authorizes posting), so
+    /// never shown by `Debug`.
+    pub url: Spanned<SecretString>,
     #[serde(default)]
     pub preset: WebhookPreset,
     /// Custom JSON payload with `{{variables}}`; overrides the preset's.
@@ -62,7 +65,7 @@ impl WebhookConfig {
 
     pub(crate) fn validate(&self, at: &Locate<'_>) -> Result<(), ConfigError> {
         // The error message never repeats the URL: it is a credential.
-        check_url(self.url.get_ref(), "webhook.url")
+        check_url(self.url.get_ref().expose_secret(), "webhook.url")
             .map_err(|m| at(self.url.span(), "webhook.url", m))?;
         if !(6..=10).contains(self.code_digits.get_ref()) {
             return Err(at(
@@ -115,6 +118,9 @@ mod tests {
     #[test]
     fn defaults_and_full_section() {
         let c = parse("[webhook]\nurl = \"https://hooks.slack.com/services/T/B/X\"\n").unwrap();
+        // The URL authorizes posting: Debug of the config never shows it.
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hooks.slack.com"), "{debug}");
         let w = c.webhook.unwrap();
         assert_eq!(*w.code_digits.get_ref(), 8);
         assert_eq!(*w.expiry_secs.get_ref(), 300);

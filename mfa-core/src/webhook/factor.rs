@@ -78,8 +78,11 @@ impl WebhookFactor {
             ca_file: w.ca_file.as_deref(),
             proxy: None,
         };
-        let client = WebhookClient::new(w.url.get_ref(), &settings)
-            .map_err(|e| err("webhook.ca_file", e.to_string()))?;
+        let client = WebhookClient::new(
+            secrecy::ExposeSecret::expose_secret(w.url.get_ref()),
+            &settings,
+        )
+        .map_err(|e| err("webhook.ca_file", e.to_string()))?;
         Ok(Self {
             client,
             template,

@@ -363,11 +363,15 @@ mod tests {
             ikey: "DIXXXXXXXXXXXXXXXXXX",
             skey: "very-secret-skey-value",
             host: "api-x.duosecurity.com",
-            http: HttpSettings::default(),
+            http: HttpSettings {
+                proxy: Some("https://squid:pr0xy-pw@proxy.example:3128"),
+                ..HttpSettings::default()
+            },
         })
         .unwrap();
         let d = format!("{c:?}");
         assert!(!d.contains("very-secret"), "{d}");
         assert!(d.contains("[REDACTED]"), "{d}");
+        assert!(!d.contains("pr0xy-pw"), "the proxy's password: {d}");
     }
 }
