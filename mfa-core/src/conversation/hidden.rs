@@ -127,12 +127,23 @@ pub(super) fn prompt_on_tty(
     deadline: Option<Instant>,
     echo: bool,
 ) -> Result<SecretAnswer, ConversationError> {
-    let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
-    let mut tty = std::fs::OpenOptions::new()
+    let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
         .map_err(|_| ConversationError::NotInteractive)?;
+    prompt_on(tty, prompt, max, deadline, echo)
+}
+
+/// [`prompt_on_tty`] on an open terminal (tests: a pseudo-terminal).
+fn prompt_on(
+    mut tty: File,
+    prompt: &str,
+    max: usize,
+    deadline: Option<Instant>,
+    echo: bool,
+) -> Result<SecretAnswer, ConversationError> {
+    let failed = |e: std::io::Error| ConversationError::Failed(e.to_string());
     let settings = tty.try_clone().map_err(failed)?;
     let mut screen = tty.try_clone().map_err(failed)?;
     let answer = {
@@ -231,6 +242,53 @@ fn erase_char(line: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every way a prompt can end (an answer, Ctrl-C, Ctrl-D, the deadline,
+    /// an answer too long, a visible answer) leaves the terminal as it was:
+    /// echo, line editing and keyboard signals back on. A terminal left raw
+    /// after a failed login would show the next password typed into it.
+    #[test]
+    fn every_way_a_prompt_ends_restores_the_terminal() {
+        use nix::pty::openpty;
+        use std::time::Duration;
+        let cases: [(&[u8], bool, Option<u64>, Result<&str, &str>); 6] = [
+            (b"123456\r", false, None, Ok("123456")),
+            (b"12\x03", false, None, Err("Aborted")),
+            (b"\x04", false, None, Err("Aborted")),
+            (b"", false, Some(200), Err("login deadline")),
+            (b"1234567\r", false, None, Err("too long")),
+            (b"menu 2\r", true, None, Ok("menu 2")),
+        ];
+        for (keys, echo, deadline_ms, want) in cases {
+            let pty = openpty(None, None).unwrap();
+            let master = File::from(pty.master);
+            let slave = File::from(pty.slave);
+            let before = tcgetattr(slave.as_fd()).unwrap().local_flags;
+            let wanted = LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG;
+            assert!(before.contains(wanted), "{before:?}");
+            // The keys are typed once the prompt shows (the terminal is raw
+            // by then: typed earlier, the line discipline would eat ^C).
+            let typist = {
+                let mut master = master.try_clone().unwrap();
+                let keys = keys.to_vec();
+                std::thread::spawn(move || {
+                    let mut shown = [0u8; 64];
+                    let _ = master.read(&mut shown);
+                    master.write_all(&keys).unwrap();
+                })
+            };
+            let deadline = deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+            let got = prompt_on(slave.try_clone().unwrap(), "Code: ", 6, deadline, echo);
+            typist.join().unwrap();
+            match (&got, want) {
+                (Ok(a), Ok(w)) => assert_eq!(a.as_str(), w),
+                (Err(e), Err(w)) => assert!(format!("{e:?}").contains(w), "{e:?} / {w}"),
+                _ => panic!("{keys:?}: {got:?}, wanted {want:?}"),
+            }
+            let after = tcgetattr(slave.as_fd()).unwrap().local_flags;
+            assert_eq!(after, before, "{keys:?}: the terminal was not restored");
+        }
+    }
 
     const KEYS: Keys = Keys {
         interrupt: 0x03,
