@@ -251,7 +251,14 @@ mod tests {
     fn every_way_a_prompt_ends_restores_the_terminal() {
         use nix::pty::openpty;
         use std::time::Duration;
-        let cases: [(&[u8], bool, Option<u64>, Result<&str, &str>); 6] = [
+        // Keys typed, echo, deadline (ms), the answer or a word of the error.
+        type Case = (
+            &'static [u8],
+            bool,
+            Option<u64>,
+            Result<&'static str, &'static str>,
+        );
+        let cases: [Case; 6] = [
             (b"123456\r", false, None, Ok("123456")),
             (b"12\x03", false, None, Err("Aborted")),
             (b"\x04", false, None, Err("Aborted")),
