@@ -27,6 +27,7 @@ pub mod push;
 pub mod qr;
 pub mod sanitize;
 pub mod session;
+pub mod state;
 pub mod totp;
 pub mod userdb;
 pub mod webhook;

@@ -24,6 +24,11 @@ fn crates_linked(object: &Path) -> Vec<&'static str> {
         "/ring-",
         "/h2-",
         "/tokio-rustls-",
+        // The fleet state backend: never in the lean object, even though
+        // a host with database state is decided there (it hands over).
+        "/tokio-postgres-",
+        "/postgres-protocol-",
+        "/chacha20poly1305-",
     ] {
         if has(krate) {
             found.push(krate);

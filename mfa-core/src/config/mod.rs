@@ -20,6 +20,7 @@ pub use users::{UserEntry, UsersDb};
 // names them here so `Config` stays the one place that parses mfa.toml.
 pub use crate::phonecheck::config::PhoneCheckConfig;
 pub use crate::push::config::PushConfig;
+pub use crate::state::config::StateConfig;
 pub use crate::webhook::config::{WebhookConfig, WebhookPreset};
 
 use crate::factor::FactorKind;
@@ -186,6 +187,8 @@ pub struct Config {
     pub phonecheck: Option<PhoneCheckConfig>,
     pub webhook: Option<WebhookConfig>,
     pub push: Option<PushConfig>,
+    /// `[state]`: the TOTP state in each user's file or in PostgreSQL.
+    pub state: StateConfig,
     /// Where it was read from (`None` for the built-in default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -345,6 +348,7 @@ impl Config {
         if let Some(p) = &self.push {
             p.validate(&at)?;
         }
+        self.state.validate(&at)?;
         Ok(())
     }
 }

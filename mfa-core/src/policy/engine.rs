@@ -13,6 +13,8 @@ use crate::context::AuthContext;
 use crate::conversation::Conversation;
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
 use crate::session::{NetworkRunner, Runner};
+use crate::state::Fleet;
+use crate::totp::TotpFactor;
 
 use super::plan::{plan, Plan};
 
@@ -79,6 +81,9 @@ pub struct Engine {
     audit: Vec<Box<dyn AuditSink>>,
     builder: Builder,
     timer: &'static dyn Timer,
+    /// The shared state of a fleet host (`[state] backend = "postgres"`):
+    /// TOTP runs over it and every audit record is appended to it.
+    fleet: Option<Arc<dyn Fleet>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -110,7 +115,7 @@ impl Engine {
         users: UsersDb,
         given: Vec<Arc<dyn Factor>>,
     ) -> Result<Self, ConfigError> {
-        let mut engine = Self::bare::<NetworkRunner>(config, Arc::new(users));
+        let mut engine = Self::bare::<NetworkRunner>(config, Arc::new(users))?;
         for f in given {
             engine.factors.insert(f.kind(), f);
         }
@@ -128,19 +133,20 @@ impl Engine {
         users: Arc<UsersDb>,
         kinds: &[FactorKind],
     ) -> Result<Self, ConfigError> {
-        let mut engine = Self::bare::<R>(config, users);
+        let mut engine = Self::bare::<R>(config, users)?;
         for &kind in kinds {
             engine.ensure(kind)?;
         }
         Ok(engine)
     }
 
-    fn bare<R: Runner>(config: Config, users: Arc<UsersDb>) -> Self {
+    fn bare<R: Runner>(config: Config, users: Arc<UsersDb>) -> Result<Self, ConfigError> {
+        let fleet = (R::FLEET)(&config)?;
         let mut audit: Vec<Box<dyn AuditSink>> = vec![Box::new(TracingAudit)];
         if let Some(path) = &config.general.audit_log {
             audit.push(Box::new(FileAudit { path: path.clone() }));
         }
-        Self {
+        Ok(Self {
             config,
             users,
             factors: HashMap::new(),
@@ -148,12 +154,19 @@ impl Engine {
             audit,
             builder: R::BUILDER,
             timer: R::TIMER,
-        }
+            fleet,
+        })
     }
 
     fn ensure(&mut self, kind: FactorKind) -> Result<(), ConfigError> {
         if !self.factors.contains_key(&kind) {
-            let f = (self.builder)(kind, &self.config, &self.users)?;
+            let f: Arc<dyn Factor> = match (&self.fleet, kind) {
+                (Some(fleet), FactorKind::Totp) => Arc::new(TotpFactor::with_backend(
+                    self.config.totp.clone(),
+                    fleet.totp_backend(),
+                )),
+                _ => (self.builder)(kind, &self.config, &self.users)?,
+            };
             self.factors.insert(kind, f);
         }
         Ok(())
@@ -223,7 +236,10 @@ impl Engine {
                 }
             }
         };
-        self.write_audit(ctx, &ran, &decision, noted);
+        let record = self.write_audit(ctx, &ran, &decision, noted);
+        if let Some(fleet) = &self.fleet {
+            fleet.audit(&record).await;
+        }
         decision
     }
 
@@ -233,7 +249,7 @@ impl Engine {
         ran: &[FactorKind],
         decision: &Decision,
         noted: Noted,
-    ) {
+    ) -> AuditRecord {
         let mut reason = match decision {
             Decision::Allow { factor, fail_open } => match (factor, fail_open) {
                 (Some(f), true) => {
@@ -263,6 +279,7 @@ impl Engine {
         for sink in &self.audit {
             sink.record(&record);
         }
+        record
     }
 
     async fn decide(

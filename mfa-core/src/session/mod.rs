@@ -36,8 +36,9 @@ pub enum SessionError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Runner(#[from] RunnerError),
-    /// The plan names a factor this runner does not have: the lean PAM
-    /// module hands the login to the network object. Nothing was asked.
+    /// The plan names a factor this runner does not have, or the host's
+    /// state is in a database: the lean PAM module hands the login to the
+    /// network object. Nothing was asked.
     #[error("the plan needs a network factor")]
     NeedsNetwork,
 }
@@ -140,7 +141,7 @@ impl Session {
         fe: &dyn FrontEnd,
     ) -> Result<Prepared<R>, SessionError> {
         let kinds = self.planned(&ctx);
-        if kinds.iter().any(|&k| !R::runs(k)) {
+        if !R::runs_config(&self.config) || kinds.iter().any(|&k| !R::runs(k)) {
             return Err(SessionError::NeedsNetwork);
         }
         let mut engine = Engine::for_kinds::<R>(self.config, self.users, &kinds)?;

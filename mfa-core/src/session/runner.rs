@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, ConfigError, UsersDb};
 use crate::factor::{Factor, FactorKind};
 use crate::policy::{Bounded, Builder, Timer, Work};
+use crate::state::FleetHook;
 use crate::totp::TotpFactor;
 
 /// Why a runner could not run a login.
@@ -38,8 +39,15 @@ pub trait Runner {
     const BUILDER: Builder;
     /// Bounds the engine's work by the login deadline.
     const TIMER: &'static dyn Timer;
+    /// Builds the login's shared state, for a host whose state is in a
+    /// database (`[state] backend = "postgres"`).
+    const FLEET: FleetHook;
     /// Whether this runner can run factor `kind`.
     fn runs(kind: FactorKind) -> bool;
+    /// Whether this runner can run logins of a host configured so: the
+    /// local runner has no database client, so a host whose state is in
+    /// PostgreSQL hands every login to the network runner.
+    fn runs_config(config: &Config) -> bool;
     /// Run `f` to completion on this thread.
     fn block_on<F: Future>(f: F) -> Result<F::Output, RunnerError>;
 }
@@ -82,9 +90,14 @@ impl Timer for InlineTimer {
 impl Runner for LocalRunner {
     const BUILDER: Builder = build_local;
     const TIMER: &'static dyn Timer = &InlineTimer;
+    const FLEET: FleetHook = crate::state::no_fleet;
 
     fn runs(kind: FactorKind) -> bool {
         kind == FactorKind::Totp
+    }
+
+    fn runs_config(config: &Config) -> bool {
+        !config.state.is_postgres()
     }
 
     fn block_on<F: Future>(f: F) -> Result<F::Output, RunnerError> {
@@ -118,8 +131,13 @@ impl Timer for TokioTimer {
 impl Runner for NetworkRunner {
     const BUILDER: Builder = crate::factor::build;
     const TIMER: &'static dyn Timer = &TokioTimer;
+    const FLEET: FleetHook = crate::state::pg::fleet_for;
 
     fn runs(_kind: FactorKind) -> bool {
+        true
+    }
+
+    fn runs_config(_config: &Config) -> bool {
         true
     }
 
@@ -151,6 +169,22 @@ mod tests {
             assert_eq!(LocalRunner::runs(kind), kind == FactorKind::Totp);
             assert!(NetworkRunner::runs(kind));
         }
+    }
+
+    #[test]
+    fn a_host_with_database_state_is_the_network_runners() {
+        let file = Config::default();
+        let pg = Config::parse(
+            std::path::Path::new("/etc/mfa/mfa.toml"),
+            "[state]\nbackend = \"postgres\"\nurl = \"postgresql://mfa@/mfa?host=/run/postgresql\"\n",
+        )
+        .unwrap();
+        assert!(LocalRunner::runs_config(&file));
+        assert!(!LocalRunner::runs_config(&pg));
+        assert!(NetworkRunner::runs_config(&pg));
+        assert!((LocalRunner::FLEET)(&pg).unwrap().is_none());
+        assert!((NetworkRunner::FLEET)(&file).unwrap().is_none());
+        assert!((NetworkRunner::FLEET)(&pg).unwrap().is_some());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The TOTP/HOTP [`Factor`]: google_authenticator state file + a prompt.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -9,22 +10,28 @@ use crate::config::TotpSettings;
 use crate::context::AuthContext;
 use crate::conversation::Conversation;
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
-use crate::fsid;
+use crate::state::{FileBackend, StateBackend, StateRef};
 
-use super::grace;
-use super::store::{self, StoreError, StorePolicy};
-use super::verify::{verify, Accepted, Rejected, VerifyOptions};
+use super::store::StorePolicy;
+use super::verify::{Accepted, Rejected, VerifyOptions};
 
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 
 #[derive(Debug, Clone)]
 pub struct TotpFactor {
     settings: TotpSettings,
+    backend: Arc<dyn StateBackend>,
 }
 
 impl TotpFactor {
+    /// Over each user's state file on this host (the default).
     pub fn new(settings: TotpSettings) -> Self {
-        Self { settings }
+        Self::with_backend(settings, Arc::new(FileBackend))
+    }
+
+    /// Over another state backend (the fleet's database).
+    pub fn with_backend(settings: TotpSettings, backend: Arc<dyn StateBackend>) -> Self {
+        Self { settings, backend }
     }
 
     pub fn settings(&self) -> &TotpSettings {
@@ -86,17 +93,6 @@ impl TotpFactor {
     }
 }
 
-/// Run synchronous state-file access `f` as `id`. The guard never lives
-/// across an `.await` (setfsuid is per thread).
-fn as_identity<R>(
-    id: (u32, u32),
-    f: impl FnOnce() -> Result<R, StoreError>,
-) -> Result<R, FactorError> {
-    fsid::with_identity(id.0, id.1, f)
-        .map_err(|e| FactorError::State(e.to_string()))?
-        .map_err(state_error)
-}
-
 /// Expand `~` (leading), `${HOME}` and `${USER}` in a secret path template.
 pub fn expand_secret_path(template: &str, account: &Account) -> PathBuf {
     let home = account.home.to_string_lossy();
@@ -107,10 +103,6 @@ pub fn expand_secret_path(template: &str, account: &Account) -> PathBuf {
         s = format!("{home}{}", &s[1..]);
     }
     PathBuf::from(s)
-}
-
-fn state_error(e: StoreError) -> FactorError {
-    FactorError::State(e.to_string())
 }
 
 #[async_trait]
@@ -127,13 +119,20 @@ impl Factor for TotpFactor {
         let Some(account) = ctx.account() else {
             return Ok(Outcome::NotEnrolled);
         };
-        let path = self.secret_path(&account);
-        let id = self.file_identity(ctx, &account)?;
-        let policy = self.store_policy(ctx, &account)?;
-        // One open, checked before anything is asked (a broken file is an
-        // administrator's problem, not a reason to collect a code), kept
-        // open for the update.
-        let Some(opened) = as_identity(id, || store::open(&path, &policy))? else {
+        let opts = VerifyOptions {
+            noskewadj: self.settings.noskewadj,
+            no_increment_hotp: self.settings.no_increment_hotp,
+        };
+        let at = StateRef {
+            user: ctx.user.clone(),
+            path: self.secret_path(&account),
+            identity: self.file_identity(ctx, &account)?,
+            policy: self.store_policy(ctx, &account)?,
+            opts,
+        };
+        // Read (and checked) before anything is asked: a broken state is an
+        // administrator's problem, not a reason to collect a code.
+        let Some(mut state) = self.backend.open(&at).await? else {
             return Ok(Outcome::NotEnrolled);
         };
         // grace_period: a recent login from this same address needs no code.
@@ -144,7 +143,7 @@ impl Factor for TotpFactor {
             .filter(|p| *p > 0)
             .zip(ctx.rhost.as_deref());
         if let Some((period, address)) = grace {
-            if grace::within(&opened.state, address, now, period) {
+            if state.within_grace(address, now, period).await? {
                 tracing::info!(user = %crate::sanitize::for_log(&ctx.user), "within grace_period");
                 // No code was checked: the audit record must say so.
                 crate::audit::note_detail("grace_period: recent login from this address, no code");
@@ -157,41 +156,11 @@ impl Factor for TotpFactor {
         } else {
             conv.prompt_secret(self.prompt()).await?
         };
-        let opts = VerifyOptions {
-            noskewadj: self.settings.noskewadj,
-            no_increment_hotp: self.settings.no_increment_hotp,
-        };
-        // A verification that changes nothing (no reuse ban, no rate limit,
-        // no skew learned, no counter, no grace record) needs neither the
-        // lock nor a write, as in pam_google_authenticator: its answer does
-        // not depend on any concurrent login. Anything that changes the
-        // state is decided again under the lock, on the file as it is then.
-        let mut snapshot = opened.state.clone();
-        // The time of the answer, not of the prompt: a person may take
-        // seconds to type, and a stale time would both judge the code at the
-        // wrong step and (below) discard other logins' newer rate-limit
-        // records as "from the future".
-        let first = verify(&mut snapshot, &code, ctx.now(), opts);
-        drop(snapshot);
-        let verdict = if !first.changed && grace.is_none() {
-            first.result
-        } else {
-            as_identity(id, || {
-                store::update_opened(opened, &path, &policy, |state| {
-                    // Read the clock under the lock: every record already
-                    // in the file was written before this instant, so none
-                    // is dropped as lying in the future.
-                    let now = ctx.now();
-                    let v = verify(state, &code, now, opts);
-                    let mut changed = v.changed;
-                    if let (Ok(_), Some((_, address))) = (&v.result, grace) {
-                        grace::record(state, address, now);
-                        changed = true;
-                    }
-                    (v.result, changed)
-                })
-            })?
-        };
+        // The backend reads the clock itself: at the answer, not the prompt,
+        // and again under its lock (see `UserState::verify`).
+        let verdict = state
+            .verify(&code, ctx.clock.as_ref(), grace.map(|(_, a)| a))
+            .await?;
         match verdict {
             Ok(Accepted::Code) => Ok(Outcome::Allow),
             Ok(Accepted::ScratchCode) => {
@@ -233,6 +202,7 @@ mod tests {
     use crate::context::Clock;
     use crate::conversation::scripted::ScriptedConversation;
     use crate::session::{LocalRunner, Runner};
+    use crate::totp::store;
     use std::sync::{Arc, Mutex};
 
     /// A clock that gives these instants in turn, then the last one again.
