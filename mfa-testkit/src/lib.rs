@@ -2,7 +2,8 @@
 //! a real sshd on loopback ([`sshd`]), an audit sink that keeps what it
 //! receives ([`audit`]), people who answer prompts the way a person with a
 //! phone or a team channel would ([`person`]) and the repository's
-//! fixture files ([`fixtures`]).
+//! fixture files ([`fixtures`]), and a throw-away PostgreSQL server for
+//! the fleet state ([`postgres`]).
 //!
 //! Only ever a dev-dependency: `scripts/check-artifacts` fails the build if
 //! it reaches `pam_mfa.so`, `mfa-login` or `mfa`. The provider simulators
@@ -13,4 +14,5 @@
 pub mod audit;
 pub mod fixtures;
 pub mod person;
+pub mod postgres;
 pub mod sshd;
