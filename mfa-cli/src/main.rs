@@ -42,6 +42,9 @@ enum Command {
     User(cmd::user::UserArgs),
     /// Serve the PhoneCheck redirect endpoint (GET /complete-check).
     Serve(cmd::serve::ServeArgs),
+    /// The fleet's PostgreSQL state: migrate, import, export, keygen.
+    #[command(subcommand)]
+    State(cmd::state::StateCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Mock(c) => cmd::mock::run(c, &out),
         Command::User(a) => cmd::user::run(a, &out),
         Command::Serve(a) => cmd::serve::run(a, &out),
+        Command::State(c) => cmd::state::run(c, &out),
     };
     match result {
         Ok(cmd::Status::Success) => ExitCode::SUCCESS,

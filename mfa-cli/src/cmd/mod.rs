@@ -3,6 +3,7 @@ pub mod demo;
 pub mod mock;
 pub mod qr_out;
 pub mod serve;
+pub mod state;
 pub mod totp;
 pub mod user;
 

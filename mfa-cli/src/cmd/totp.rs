@@ -23,10 +23,27 @@ pub enum TotpCommand {
     Verify(VerifyArgs),
 }
 
+/// Where `mfa totp enroll` keeps the new state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Store {
+    /// A google_authenticator file (--secret-file).
+    File,
+    /// The fleet's database, sealed ([state] secrets = "postgres").
+    Postgres,
+}
+
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
+    #[arg(long, required_if_eq("store", "file"))]
+    secret_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "file")]
+    store: Store,
+    /// With --store postgres: whose state it is (default: you).
     #[arg(long)]
-    secret_file: PathBuf,
+    user: Option<String>,
+    /// With --store postgres: the configuration naming the database.
+    #[arg(long)]
+    config: Option<PathBuf>,
     #[arg(long, default_value = "mfa")]
     issuer: String,
     /// Account label shown by the app (default: user@host).
@@ -132,14 +149,28 @@ fn enroll(a: EnrollArgs, out: &Output) -> Result<Status, CliError> {
         ..defaults
     };
     let state = new_state(&opts, &OsRandom).map_err(|e| CliError::Failed(e.to_string()))?;
-    let mode = if a.mode == "600" { 0o600 } else { 0o400 };
-    store::create(&a.secret_file, &state, mode, a.force)
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    let label = a.label.unwrap_or_else(|| {
-        let user = mfa_core::accounts::name_of_uid(mfa_core::accounts::effective_uid())
-            .unwrap_or_else(|| "user".into());
-        format!("{user}@{}", mfa_core::context::local_hostname())
-    });
+    let me = || {
+        mfa_core::accounts::name_of_uid(mfa_core::accounts::effective_uid())
+            .unwrap_or_else(|| "user".into())
+    };
+    let written = match (a.store, &a.secret_file) {
+        (Store::File, Some(path)) => {
+            let mode = if a.mode == "600" { 0o600 } else { 0o400 };
+            store::create(path, &state, mode, a.force)
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            path.display().to_string()
+        }
+        (Store::File, None) => return Err(CliError::Usage("--secret-file is required".into())),
+        (Store::Postgres, _) => {
+            let user = a.user.clone().unwrap_or_else(me);
+            let text = state.serialize();
+            super::state::store_enrolled(a.config.as_deref(), &user, text.as_bytes(), a.force)?;
+            format!("the state database (user {user})")
+        }
+    };
+    let label = a
+        .label
+        .unwrap_or_else(|| format!("{}@{}", me(), mfa_core::context::local_hostname()));
     let uri = otpauth_uri(&state, &a.issuer, &label);
     if let Some(art) = render(&uri, &a.qr)? {
         eprintln!("{art}");
@@ -148,12 +179,13 @@ fn enroll(a: EnrollArgs, out: &Output) -> Result<Status, CliError> {
     let human = format!(
         "{}\nWrote {}\nEmergency scratch codes (each works once):\n  {}",
         uri.as_str(),
-        a.secret_file.display(),
+        written,
         scratch.join("\n  ")
     );
     out.result(
         &json!({
             "secret_file": a.secret_file,
+            "store": if a.store == Store::Postgres { "postgres" } else { "file" },
             "uri": uri.as_str(),
             "scratch_codes": scratch,
         }),
