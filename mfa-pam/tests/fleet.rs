@@ -1,0 +1,267 @@
+//! Three real sshd on 127.0.0.1 (three "hosts", each its own port) with
+//! pam_mfa.so and one shared PostgreSQL: many simultaneous logins with the
+//! same valid code, spread over the hosts, and exactly one is accepted in
+//! every round; the same for a scratch code and an HOTP code.
+//!
+//! The short version runs in the suite; `scripts/fleet-race` runs the long
+//! one (MFA_FLEET_ROUNDS=200 MFA_FLEET_LOGINS=24).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+use std::sync::{Arc, Barrier};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use mfa_core::otp::{format_code, hotp, time_step, Algorithm};
+use mfa_testkit::postgres::{self, Options, Postgres, MFA_PASSWORD};
+use mfa_testkit::sshd::{askpass, require_binary, Sshd, SshdBuilder};
+
+const HOSTS: usize = 3;
+/// TOTP steps a race user accepts around now (WINDOW_SIZE 41): room for
+/// many rounds per user without waiting for the clock.
+const WINDOW: i64 = 41;
+const STEPS_PER_USER: usize = 25;
+const SCRATCH: [&str; 5] = ["11111111", "22222222", "33333333", "44444444", "55555555"];
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn key() -> Vec<u8> {
+    data_encoding::BASE32_NOPAD.decode(SECRET.as_bytes()).unwrap()
+}
+
+fn now_step() -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    time_step(now, 30) as i64
+}
+
+struct Fleet {
+    hosts: Vec<Sshd>,
+    pg: Postgres,
+    _services: Services,
+    _dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+}
+
+fn secret_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+impl Fleet {
+    fn start() -> Option<Self> {
+        if !(prerequisites()
+            && require_binary("sshd").is_some()
+            && require_binary("ssh").is_some()
+            && postgres::available())
+        {
+            return None;
+        }
+        let pg = Postgres::start(Options::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pass = secret_file(dir.path(), "pg.pass", MFA_PASSWORD);
+        let mut k = [0u8; 32];
+        getrandom::getrandom(&mut k).unwrap();
+        let key = secret_file(
+            dir.path(),
+            "state.key",
+            &data_encoding::HEXLOWER.encode(&k),
+        );
+        let cfg = secret_file(
+            dir.path(),
+            "mfa.toml",
+            &format!(
+                "[state]\nbackend = \"postgres\"\nurl = \"{}\"\ncredentials_file = \"{}\"\n\
+                 secrets = \"postgres\"\nkey_file = \"{}\"\nconnect_timeout_secs = 5\n",
+                pg.socket_url(),
+                pass.display(),
+                key.display()
+            ),
+        );
+        let mfa = release_artefact("mfa");
+        let o = std::process::Command::new(&mfa)
+            .args(["state", "migrate", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let services = Services::new();
+        services.add(
+            "sshd",
+            &[mfa_line("required", &format!("config={}", cfg.display()))],
+        );
+        let path = services.dir.path().join("sshd");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("session required {PAM_PERMIT}\n"));
+        std::fs::write(&path, text).unwrap();
+        let hosts = (0..HOSTS)
+            .map(|_| {
+                SshdBuilder::new()
+                    .config("UsePAM yes")
+                    .config("KbdInteractiveAuthentication yes")
+                    .config("AuthenticationMethods keyboard-interactive")
+                    .config("MaxStartups 100")
+                    .env("LD_PRELOAD", PAM_WRAPPER)
+                    .env("PAM_WRAPPER", "1")
+                    .env(
+                        "PAM_WRAPPER_SERVICE_DIR",
+                        &services.dir.path().display().to_string(),
+                    )
+                    .start()
+                    .unwrap()
+            })
+            .collect();
+        Some(Self {
+            hosts,
+            pg,
+            _services: services,
+            _dir: dir,
+            cfg,
+        })
+    }
+
+    /// A user whose sealed state is `text`, imported with `mfa state import`.
+    fn user(&self, prefix: &str, text: &str) -> TestUser {
+        let user = new_user(prefix);
+        user.write_file(".google_authenticator", text, 0o400);
+        let o = std::process::Command::new(release_artefact("mfa"))
+            .args(["state", "import", "--user", &user.name, "--config"])
+            .arg(&self.cfg)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // Not on disk any more: the hosts read it from the database.
+        std::fs::remove_file(user.home.join(".google_authenticator")).unwrap();
+        user
+    }
+
+    /// `n` logins of `user` answering `code`, released together and spread
+    /// over the hosts; how many got a shell.
+    fn race(&self, user: &TestUser, code: &str, n: usize) -> usize {
+        let barrier = Arc::new(Barrier::new(n));
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let (barrier, host) = (barrier.clone(), &self.hosts[i % HOSTS]);
+                    s.spawn(move || {
+                        barrier.wait();
+                        login(host, user, code)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|o| o.status.success() && o.stdout == b"ok\n")
+                .count()
+        })
+    }
+
+    fn explain(&self) -> String {
+        let logs: Vec<String> = self.hosts.iter().map(|h| h.log()).collect();
+        format!("sshd logs:\n{}\npostgres log:\n{}", logs.join("\n---\n"), self.pg.log())
+    }
+}
+
+fn login(server: &Sshd, user: &TestUser, code: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let script = askpass(dir.path(), &[("Verification code", code)]).unwrap();
+    server
+        .ssh_with(user, "keyboard-interactive")
+        .args(["-o", "NumberOfPasswordPrompts=1", "-o", "BatchMode=no"])
+        .arg("echo ok")
+        .env("SSH_ASKPASS", &script)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn one_code_is_accepted_once_across_three_sshd_hosts() {
+    let Some(fleet) = Fleet::start() else {
+        return;
+    };
+    let rounds = env_or("MFA_FLEET_ROUNDS", 3);
+    let logins = env_or("MFA_FLEET_LOGINS", 12);
+    let started = Instant::now();
+
+    // TOTP: round r uses user r % users and a step that no earlier round
+    // of that user used, from the oldest still accepted upwards.
+    let users: Vec<TestUser> = (0..rounds.div_ceil(STEPS_PER_USER))
+        .map(|_| {
+            fleet.user(
+                "fleet",
+                &format!("{SECRET}\n\" WINDOW_SIZE {WINDOW}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"),
+            )
+        })
+        .collect();
+    let base = now_step();
+    for r in 0..rounds {
+        let user = &users[r % users.len()];
+        let step = base + (r / users.len()) as i64 - (STEPS_PER_USER as i64 / 2);
+        let code = format_code(hotp(Algorithm::Sha1, &key(), step as u64, 6), 6);
+        let won = fleet.race(user, &code, logins);
+        assert_eq!(won, 1, "TOTP round {r}: {won} of {logins} accepted\n{}", fleet.explain());
+    }
+
+    // A scratch code: each round one of them, raced.
+    let scratch_rounds = rounds.min(SCRATCH.len() * 2).max(1);
+    let scratch_users: Vec<TestUser> = (0..scratch_rounds.div_ceil(SCRATCH.len()))
+        .map(|_| {
+            fleet.user(
+                "fleetsc",
+                &format!("{SECRET}\n\" TOTP_AUTH\n{}\n", SCRATCH.join("\n")),
+            )
+        })
+        .collect();
+    for r in 0..scratch_rounds {
+        let user = &scratch_users[r / SCRATCH.len()];
+        let won = fleet.race(user, SCRATCH[r % SCRATCH.len()], logins);
+        assert_eq!(won, 1, "scratch round {r}: {won} accepted\n{}", fleet.explain());
+    }
+
+    // HOTP: each round the code at the shared counter as it is now.
+    let hotp_user = fleet.user("fleeth", &format!("{SECRET}\n\" HOTP_COUNTER 1\n"));
+    let hotp_rounds = rounds.min(20).max(1);
+    for r in 0..hotp_rounds {
+        let counter: u64 = fleet
+            .pg
+            .sql(
+                "mfa",
+                &format!("SELECT counter FROM mfa_hotp WHERE username = '{}'", hotp_user.name),
+            )
+            .unwrap()
+            .parse()
+            .unwrap();
+        let code = format_code(hotp(Algorithm::Sha1, &key(), counter, 6), 6);
+        let won = fleet.race(&hotp_user, &code, logins);
+        assert_eq!(won, 1, "HOTP round {r} (counter {counter}): {won} accepted\n{}", fleet.explain());
+    }
+
+    // One audit row per login, one allow per round.
+    let total = (rounds + scratch_rounds + hotp_rounds) * logins;
+    let rows = fleet.pg.sql("mfa", "SELECT count(*) FROM mfa_audit").unwrap();
+    assert_eq!(rows, total.to_string(), "{}", fleet.explain());
+    let allows = fleet
+        .pg
+        .sql("mfa", "SELECT count(*) FROM mfa_audit WHERE decision = 'allow'")
+        .unwrap();
+    assert_eq!(allows, (rounds + scratch_rounds + hotp_rounds).to_string());
+    eprintln!(
+        "fleet race: {rounds} TOTP, {scratch_rounds} scratch, {hotp_rounds} HOTP rounds of \
+         {logins} logins over {HOSTS} sshd in {:.1?}",
+        started.elapsed()
+    );
+}
