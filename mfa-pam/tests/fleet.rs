@@ -35,11 +35,16 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn key() -> Vec<u8> {
-    data_encoding::BASE32_NOPAD.decode(SECRET.as_bytes()).unwrap()
+    data_encoding::BASE32_NOPAD
+        .decode(SECRET.as_bytes())
+        .unwrap()
 }
 
 fn now_step() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     time_step(now, 30) as i64
 }
 
@@ -72,11 +77,7 @@ impl Fleet {
         let pass = secret_file(dir.path(), "pg.pass", MFA_PASSWORD);
         let mut k = [0u8; 32];
         getrandom::getrandom(&mut k).unwrap();
-        let key = secret_file(
-            dir.path(),
-            "state.key",
-            &data_encoding::HEXLOWER.encode(&k),
-        );
+        let key = secret_file(dir.path(), "state.key", &data_encoding::HEXLOWER.encode(&k));
         let cfg = secret_file(
             dir.path(),
             "mfa.toml",
@@ -169,7 +170,11 @@ impl Fleet {
 
     fn explain(&self) -> String {
         let logs: Vec<String> = self.hosts.iter().map(|h| h.log()).collect();
-        format!("sshd logs:\n{}\npostgres log:\n{}", logs.join("\n---\n"), self.pg.log())
+        format!(
+            "sshd logs:\n{}\npostgres log:\n{}",
+            logs.join("\n---\n"),
+            self.pg.log()
+        )
     }
 }
 
@@ -213,11 +218,16 @@ fn one_code_is_accepted_once_across_three_sshd_hosts() {
         let step = base + (r / users.len()) as i64 - (STEPS_PER_USER as i64 / 2);
         let code = format_code(hotp(Algorithm::Sha1, &key(), step as u64, 6), 6);
         let won = fleet.race(user, &code, logins);
-        assert_eq!(won, 1, "TOTP round {r}: {won} of {logins} accepted\n{}", fleet.explain());
+        assert_eq!(
+            won,
+            1,
+            "TOTP round {r}: {won} of {logins} accepted\n{}",
+            fleet.explain()
+        );
     }
 
     // A scratch code: each round one of them, raced.
-    let scratch_rounds = rounds.min(SCRATCH.len() * 2).max(1);
+    let scratch_rounds = rounds.clamp(1, SCRATCH.len() * 2);
     let scratch_users: Vec<TestUser> = (0..scratch_rounds.div_ceil(SCRATCH.len()))
         .map(|_| {
             fleet.user(
@@ -229,34 +239,53 @@ fn one_code_is_accepted_once_across_three_sshd_hosts() {
     for r in 0..scratch_rounds {
         let user = &scratch_users[r / SCRATCH.len()];
         let won = fleet.race(user, SCRATCH[r % SCRATCH.len()], logins);
-        assert_eq!(won, 1, "scratch round {r}: {won} accepted\n{}", fleet.explain());
+        assert_eq!(
+            won,
+            1,
+            "scratch round {r}: {won} accepted\n{}",
+            fleet.explain()
+        );
     }
 
     // HOTP: each round the code at the shared counter as it is now.
     let hotp_user = fleet.user("fleeth", &format!("{SECRET}\n\" HOTP_COUNTER 1\n"));
-    let hotp_rounds = rounds.min(20).max(1);
+    let hotp_rounds = rounds.clamp(1, 20);
     for r in 0..hotp_rounds {
         let counter: u64 = fleet
             .pg
             .sql(
                 "mfa",
-                &format!("SELECT counter FROM mfa_hotp WHERE username = '{}'", hotp_user.name),
+                &format!(
+                    "SELECT counter FROM mfa_hotp WHERE username = '{}'",
+                    hotp_user.name
+                ),
             )
             .unwrap()
             .parse()
             .unwrap();
         let code = format_code(hotp(Algorithm::Sha1, &key(), counter, 6), 6);
         let won = fleet.race(&hotp_user, &code, logins);
-        assert_eq!(won, 1, "HOTP round {r} (counter {counter}): {won} accepted\n{}", fleet.explain());
+        assert_eq!(
+            won,
+            1,
+            "HOTP round {r} (counter {counter}): {won} accepted\n{}",
+            fleet.explain()
+        );
     }
 
     // One audit row per login, one allow per round.
     let total = (rounds + scratch_rounds + hotp_rounds) * logins;
-    let rows = fleet.pg.sql("mfa", "SELECT count(*) FROM mfa_audit").unwrap();
+    let rows = fleet
+        .pg
+        .sql("mfa", "SELECT count(*) FROM mfa_audit")
+        .unwrap();
     assert_eq!(rows, total.to_string(), "{}", fleet.explain());
     let allows = fleet
         .pg
-        .sql("mfa", "SELECT count(*) FROM mfa_audit WHERE decision = 'allow'")
+        .sql(
+            "mfa",
+            "SELECT count(*) FROM mfa_audit WHERE decision = 'allow'",
+        )
         .unwrap();
     assert_eq!(allows, (rounds + scratch_rounds + hotp_rounds).to_string());
     eprintln!(
