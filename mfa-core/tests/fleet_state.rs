@@ -120,6 +120,10 @@ fn state_files_on_each_host_share_their_used_codes_and_rate_limit_through_the_da
     let text = std::fs::read_to_string(db.dir.path().join("a/.google_authenticator")).unwrap();
     assert!(!text.contains("DISALLOW_REUSE 5"), "{text}");
 
+    // Attempts are timed by the database's clock: age the two above by a
+    // minute, as if their interval had passed.
+    let age = "UPDATE mfa_rate SET attempts = ARRAY(SELECT t - 60 FROM unnest(attempts) AS t)";
+    db.sql(age);
     // RATE_LIMIT 3 30, counted on every host: three attempts (two wrong,
     // one above), spread over the hosts, and the fourth is refused on any.
     let t = NOW + 120;
@@ -132,6 +136,7 @@ fn state_files_on_each_host_share_their_used_codes_and_rate_limit_through_the_da
         assert!(denied_for(&d, "rate limited"), "{d:?}");
     }
     // Once the interval has passed, the right code works again.
+    db.sql(age);
     let later = t + 60;
     assert!(login(
         &a.0,
@@ -274,4 +279,92 @@ fn sealed_secrets_export_and_migrations() {
         let c = s.connect().await.unwrap();
         assert_eq!(schema::current(&c, s.timeout).await.unwrap(), 0);
     });
+}
+
+/// The database's clock now (Unix seconds).
+fn db_now(db: &Db) -> u64 {
+    db.sql("SELECT floor(extract(epoch FROM clock_timestamp()))::int8")
+        .parse()
+        .unwrap()
+}
+
+/// A login whose own time is behind (taken at its prompt, or a host whose
+/// clock is slow) keeps the attempts other hosts recorded since: the
+/// upsert times attempts by the database's clock under the row lock.
+/// Judged by the login's time, another host's attempt 2 s ago lay "in the
+/// future" and was dropped, so logins erased each other's attempts and
+/// the limit never bit.
+#[test]
+fn rate_limit_records_newer_than_a_logins_own_time_survive() {
+    let Some(db) = Db::start(Options::default()) else {
+        return;
+    };
+    let cfg = db.config("");
+    let gina = account("gina", db.dir.path());
+    db.import(
+        "gina",
+        &format!("{SECRET}\n\" RATE_LIMIT 3 30\n\" TOTP_AUTH\n"),
+    );
+    let now = db_now(&db);
+    let other = now - 2;
+    db.sql(&format!(
+        "INSERT INTO mfa_rate (username, attempts) VALUES ('gina', ARRAY[{other}::int8])"
+    ));
+    let prompt = now - 20;
+    let d = login(&cfg, &gina, "gina", prompt, "192.0.2.1", Some("000000"));
+    assert!(denied_for(&d, "wrong code"), "{d:?}");
+    let kept: Vec<u64> = db
+        .sql("SELECT array_to_string(attempts, ' ') FROM mfa_rate WHERE username = 'gina'")
+        .split(' ')
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(
+        kept.len(),
+        2,
+        "the other host's attempt was dropped: {kept:?}"
+    );
+    assert_eq!(kept[0], other);
+    assert!(kept[1] >= other && kept[1] <= db_now(&db), "{kept:?}");
+    // So the limit bites: a third attempt is judged, the fourth refused
+    // even with the right code.
+    let d = login(&cfg, &gina, "gina", prompt, "192.0.2.1", Some("000000"));
+    assert!(denied_for(&d, "wrong code"), "{d:?}");
+    let d = login(
+        &cfg,
+        &gina,
+        "gina",
+        prompt,
+        "192.0.2.1",
+        Some(&totp_at(prompt)),
+    );
+    assert!(denied_for(&d, "rate limited"), "{d:?}");
+}
+
+/// The code is judged at the time of the answer, not of the prompt: a
+/// code of the step the person typed it in is accepted after a slow
+/// answer, and one of the prompt's step (outside the window by then) is
+/// not.
+#[test]
+fn the_code_is_judged_at_the_answers_time() {
+    let Some(db) = Db::start(Options::default()) else {
+        return;
+    };
+    let cfg = db.config("");
+    let hal = account("hal", db.dir.path());
+    db.import(
+        "hal",
+        &format!("{SECRET}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"),
+    );
+    let (prompt, answer) = (NOW, NOW + 120);
+    let slow = |code: &str| {
+        let clock = std::sync::Arc::new(Steps(std::sync::Mutex::new(vec![prompt, answer])));
+        login_clock(&cfg, &hal, "hal", clock, "192.0.2.1", Some(code))
+    };
+    let d = slow(&totp_at(prompt));
+    assert!(denied_for(&d, "wrong code"), "{d:?}");
+    assert!(slow(&totp_at(answer)).is_allow());
+    assert_eq!(
+        db.sql("SELECT step FROM mfa_used_step WHERE username = 'hal'"),
+        (answer / 30).to_string()
+    );
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use mfa_core::accounts::{Account, StaticAccounts};
 use mfa_core::config::UsersDb;
-use mfa_core::context::FixedClock;
+use mfa_core::context::{Clock, FixedClock};
 use mfa_core::conversation::scripted::ScriptedConversation;
 use mfa_core::otp::{format_code, hotp, time_step, Algorithm};
 use mfa_core::state::pg::{schema, transfer, PgSettings};
@@ -143,9 +143,43 @@ pub fn login(
     rhost: &str,
     answer: Option<&str>,
 ) -> Decision {
+    login_clock(
+        config,
+        accounts,
+        user,
+        Arc::new(FixedClock(now)),
+        rhost,
+        answer,
+    )
+}
+
+/// A clock that gives these instants in turn, then the last one again
+/// (the prompt's time, then the answer's).
+pub struct Steps(pub std::sync::Mutex<Vec<u64>>);
+
+impl Clock for Steps {
+    fn now_unix(&self) -> u64 {
+        let mut v = self.0.lock().unwrap();
+        if v.len() > 1 {
+            v.remove(0)
+        } else {
+            v[0]
+        }
+    }
+}
+
+/// [`login`] with the login's clock given.
+pub fn login_clock(
+    config: &Config,
+    accounts: &StaticAccounts,
+    user: &str,
+    clock: Arc<dyn Clock>,
+    rhost: &str,
+    answer: Option<&str>,
+) -> Decision {
     let engine = Engine::with_users(config.clone(), UsersDb::default()).unwrap();
     let mut ctx = AuthContext::new(user, "sshd");
-    ctx.clock = Arc::new(FixedClock(now));
+    ctx.clock = clock;
     ctx.accounts = Arc::new(accounts.clone());
     ctx.rhost = Some(rhost.to_owned());
     let steps = answer.map(|a| ScriptedConversation::secret(PROMPT, a));
