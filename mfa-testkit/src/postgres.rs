@@ -16,6 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa_sim::tls::{SimCert, TestCa};
@@ -66,9 +67,11 @@ pub struct Postgres {
     socket_dir: PathBuf,
     port: u16,
     ca_pem: Option<PathBuf>,
+    log: PathBuf,
     child: Option<Child>,
-    // Declared last: dropped after the server is stopped.
-    owner: TestUser,
+    // Declared last: dropped after the server is stopped (shared by a
+    // primary and its standbys, removed with the last of them).
+    owner: Arc<TestUser>,
 }
 
 fn other(msg: impl Into<String>) -> io::Error {
@@ -96,7 +99,7 @@ impl Postgres {
     /// initdb, configure, start, and create role `mfa` and database `mfa`.
     pub fn start(opts: Options) -> io::Result<Self> {
         let bin = bin_dir().ok_or_else(|| other("no PostgreSQL server installed"))?;
-        let owner = TestUser::create("mfapg")?;
+        let owner = Arc::new(TestUser::create("mfapg")?);
         let home = owner.home.clone();
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755))?;
         let data = home.join("data");
@@ -107,6 +110,7 @@ impl Postgres {
             socket_dir,
             port: free_port()?,
             ca_pem: None,
+            log: home.join("server.log"),
             child: None,
             owner,
         };
@@ -135,8 +139,9 @@ impl Postgres {
              unix_socket_permissions = 0777\nlog_min_messages = warning\n",
         );
         // Local (socket) logins of the hosts' role need its password too.
-        let hba = "local all postgres trust\nlocal all all scram-sha-256\n\
-                   host all all 127.0.0.1/32 scram-sha-256\n";
+        // (`replication`: pg_basebackup and a standby's WAL stream.)
+        let hba = "local all postgres trust\nlocal replication postgres trust\n\
+                   local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n";
         std::fs::write(pg.data.join("pg_hba.conf"), hba)?;
         if opts.tls {
             let ca = TestCa::new()?;
@@ -190,7 +195,7 @@ impl Postgres {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.owner.home.join("server.log"))?;
+            .open(&self.log)?;
         let log2 = log.try_clone()?;
         let child = self
             .owner_command(&self.bin.join("postgres"))
@@ -281,7 +286,7 @@ impl Postgres {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.owner.home.join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn signal(&self, sig: nix::sys::signal::Signal) -> io::Result<()> {
@@ -318,6 +323,139 @@ impl Postgres {
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop()?;
         self.launch()
+    }
+}
+
+/// Streaming replication: a standby made from a running server, made
+/// synchronous, promoted (the failover test).
+impl Postgres {
+    /// A hot standby of this server named `name` (its
+    /// `application_name`), from `pg_basebackup`, streaming over the
+    /// primary's unix socket, on its own port and socket directory.
+    pub fn start_standby(&self, name: &str) -> io::Result<Self> {
+        let home = self.owner.home.clone();
+        let data = home.join(format!("data-{name}"));
+        let socket_dir = home.join(format!("sock-{name}"));
+        let mut standby = Self {
+            bin: self.bin.clone(),
+            data,
+            socket_dir,
+            port: free_port()?,
+            ca_pem: None,
+            log: home.join(format!("{name}.log")),
+            child: None,
+            owner: self.owner.clone(),
+        };
+        standby.as_owner(&["mkdir", "-p", &standby.socket_dir.display().to_string()])?;
+        let conninfo = format!(
+            "host={} port={} user=postgres application_name={name}",
+            self.socket_dir.display(),
+            self.port
+        );
+        let out = standby
+            .owner_command(&self.bin.join("pg_basebackup"))
+            .args(["-D", &standby.data.display().to_string()])
+            .args([
+                "-d",
+                &conninfo,
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+            ])
+            .output()?;
+        if !out.status.success() {
+            return Err(other(format!(
+                "pg_basebackup: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        // standby.signal + where to stream from (later lines win).
+        std::fs::write(standby.data.join("standby.signal"), "")?;
+        let auto = standby.data.join("postgresql.auto.conf");
+        let mut conf = std::fs::read_to_string(&auto)?;
+        conf.push_str(&format!(
+            "primary_conninfo = '{conninfo}'\nhot_standby = on\n"
+        ));
+        std::fs::write(&auto, conf)?;
+        Command::new("chown")
+            .args(["-R", &format!("{}:{}", self.owner.uid, self.owner.gid)])
+            .arg(&standby.data)
+            .status()?;
+        standby.launch()?;
+        Ok(standby)
+    }
+
+    /// Make the standby `name` synchronous, with `synchronous_commit =
+    /// remote_apply` for every role: a commit returns only once that
+    /// standby has applied it. Waits until the primary reports it `sync`.
+    pub fn make_synchronous(&self, name: &str) -> io::Result<()> {
+        self.sql(
+            "postgres",
+            &format!("ALTER SYSTEM SET synchronous_standby_names = '{name}'"),
+        )?;
+        self.sql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_commit = 'remote_apply'",
+        )?;
+        self.sql("postgres", "SELECT pg_reload_conf()")?;
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let state = self.sql(
+                "postgres",
+                &format!(
+                    "SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'"
+                ),
+            )?;
+            if state == "sync" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(other(format!(
+                    "standby {name} is not synchronous: '{state}'"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Promote this standby to a primary, and wait until it takes writes.
+    pub fn promote(&self) -> io::Result<()> {
+        match self
+            .sql("postgres", "SELECT pg_promote(true, 30)")?
+            .as_str()
+        {
+            "t" => Ok(()),
+            other_answer => Err(other(format!("pg_promote: {other_answer}"))),
+        }
+    }
+
+    /// Pause or resume applying WAL on this standby (it still receives
+    /// and acknowledges the stream; only `remote_apply` waits for replay).
+    pub fn pause_replay(&self, paused: bool) -> io::Result<()> {
+        let f = if paused {
+            "pg_wal_replay_pause"
+        } else {
+            "pg_wal_replay_resume"
+        };
+        self.sql("postgres", &format!("SELECT {f}()")).map(drop)
+    }
+
+    /// The server dies at once (immediate shutdown: no checkpoint, no
+    /// goodbye to clients or standbys), as a crashed primary would.
+    pub fn crash(&mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// The unix socket directory (for `?host=` lists).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
     }
 }
 
