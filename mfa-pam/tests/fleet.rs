@@ -82,7 +82,10 @@ impl Fleet {
             dir.path(),
             "mfa.toml",
             &format!(
-                "[state]\nbackend = \"postgres\"\nurl = \"{}\"\ncredentials_file = \"{}\"\n\
+                // No fail delay: it slows guessing, and here would only
+                // hold every losing login of a round for 2 s.
+                "[general]\nfail_delay_ms = 0\n\
+                 [state]\nbackend = \"postgres\"\nurl = \"{}\"\ncredentials_file = \"{}\"\n\
                  secrets = \"postgres\"\nkey_file = \"{}\"\nconnect_timeout_secs = 5\n",
                 pg.socket_url(),
                 pass.display(),

@@ -40,14 +40,19 @@ pub trait Runner {
     /// Bounds the engine's work by the login deadline.
     const TIMER: &'static dyn Timer;
     /// Builds the login's shared state, for a host whose state is in a
-    /// database (`[state] backend = "postgres"`).
-    const FLEET: FleetHook;
+    /// database (`[state] backend = "postgres"`). By default none: such a
+    /// runner has no database client (and `runs_config` refuses those
+    /// hosts, so nothing falls back to file state).
+    const FLEET: FleetHook = crate::state::no_fleet;
     /// Whether this runner can run factor `kind`.
     fn runs(kind: FactorKind) -> bool;
     /// Whether this runner can run logins of a host configured so: the
     /// local runner has no database client, so a host whose state is in
-    /// PostgreSQL hands every login to the network runner.
-    fn runs_config(config: &Config) -> bool;
+    /// PostgreSQL hands every login to the network runner. By default only
+    /// hosts with file state (see `FLEET`).
+    fn runs_config(config: &Config) -> bool {
+        !config.state.is_postgres()
+    }
     /// Run `f` to completion on this thread.
     fn block_on<F: Future>(f: F) -> Result<F::Output, RunnerError>;
 }
@@ -90,14 +95,9 @@ impl Timer for InlineTimer {
 impl Runner for LocalRunner {
     const BUILDER: Builder = build_local;
     const TIMER: &'static dyn Timer = &InlineTimer;
-    const FLEET: FleetHook = crate::state::no_fleet;
 
     fn runs(kind: FactorKind) -> bool {
         kind == FactorKind::Totp
-    }
-
-    fn runs_config(config: &Config) -> bool {
-        !config.state.is_postgres()
     }
 
     fn block_on<F: Future>(f: F) -> Result<F::Output, RunnerError> {
