@@ -22,11 +22,17 @@ Figures:
     shared database), for the database states: logins per second, and how
     many were accepted (all should be).
 
+A login that fails is counted as refused and the first failure of each
+state is printed: under many concurrent processes pam_wrapper itself can
+fail pam_start (its /tmp/pam.X config directories collide), which is the
+harness, not a decision of the module. Without /dev/log a throw-away
+datagram sink is bound there for the run.
+
 usage (root; needs cc, libpam0g-dev, libpam-wrapper, postgresql, openssl,
 and `cargo build --release --workspace`):
     benches/fleet_latency.py [N=60] [CONC=16]
 """
-import os, shutil, statistics, subprocess, sys, tempfile, threading, time
+import os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 import concurrent.futures as cf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,7 +111,39 @@ class Cluster:
         subprocess.run(["userdel", self.owner], capture_output=True)
 
 
+class SyslogSink:
+    """A datagram reader at /dev/log for machines without a syslog daemon
+    (glibc's syslog() would fall back to /dev/console and distort the
+    timings; a real server always has one)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("/dev/log")
+        os.chmod("/dev/log", 0o666)
+        threading.Thread(target=self.drain, daemon=True).start()
+
+    def drain(self):
+        while True:
+            try:
+                self.sock.recv(65536)
+            except OSError:
+                return
+
+    def close(self):
+        os.unlink("/dev/log")
+        self.sock.close()
+
+
 def main():
+    sink = None if os.path.exists("/dev/log") else SyslogSink()
+    try:
+        run(sink)
+    finally:
+        if sink:
+            sink.close()
+
+
+def run(sink):
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 60
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 16
     tmp = tempfile.mkdtemp(prefix="mfa-fleet-bench.")
@@ -130,7 +168,7 @@ def main():
         for name, url in urls.items():
             cfgs[name] = secret(f"{name}.toml",
                                 f'[state]\nbackend = "postgres"\nurl = "{url}"\n'
-                                f'credentials_file = "{pw}"\nca_file = "{tmp}/ca.pem"\n')
+                                f'credentials_file = "{pw}"\nca_file = "{pg.dir}/ca.pem"\n')
         sh(f"{REL}/mfa", "state", "migrate", "--config", cfgs["socket"])
         svc = f"{tmp}/pam.d"
         os.makedirs(svc)
@@ -142,7 +180,8 @@ def main():
                    PAM_WRAPPER_SERVICE_DIR=svc)
         # Enough users for every login to have a fresh (user, step).
         per_user = WINDOW - 10
-        total = max(3 * n, 2 * 3 * conc * 4)
+        # (the sequential logins of every state, then two throughput runs)
+        total = len(cfgs) * n + len(urls) * 3 * conc * 4
         for i in range((total + per_user - 1) // per_user):
             u = f"mfab{os.getpid() % 10000}x{i}"
             sh("useradd", "-m", "-s", "/bin/sh", u)
@@ -150,12 +189,15 @@ def main():
             p = f"{home}/.google_authenticator"
             with open(p, "w") as f:
                 f.write(f'{SECRET}\n" WINDOW_SIZE {WINDOW}\n" DISALLOW_REUSE\n" TOTP_AUTH\n')
-            shutil.chown(p, u)
+            # (user and group: the module keeps both when it rewrites the
+            # file, and cannot give it root's group as the user)
+            shutil.chown(p, u, u)
             os.chmod(p, 0o600)
             users.append(u)
         base = int(time.time()) // 30 - per_user // 2
         fresh = iter([(u, base + s) for s in range(per_user) for u in users])
         lock = threading.Lock()
+        refused = {}
 
         def login(state):
             with lock:
@@ -164,9 +206,13 @@ def main():
             r = subprocess.run([client, f"bench-{state}", user, "1"], input=totp(step) + "\n",
                                env=env, capture_output=True, text=True)
             dt = time.perf_counter() - t
-            return dt, r.returncode == 0 and " failed=0 " in r.stdout
+            ok = r.returncode == 0 and " failed=0 " in r.stdout
+            if not ok and state not in refused:
+                refused[state] = (r.stdout + r.stderr).strip()[-400:]
+            return dt, ok
 
-        print(f"load average {os.getloadavg()[0]:.2f}; {n} logins per state, interleaved")
+        print(f"load average {os.getloadavg()[0]:.2f}; {n} logins per state, interleaved; "
+              f"syslog: {'temporary sink at /dev/log' if sink else '/dev/log present'}")
         times = {s: [] for s in cfgs}
         failed = 0
         for _ in range(n):
@@ -192,6 +238,8 @@ def main():
                   f"({ok}/{jobs} accepted)")
         if failed:
             print(f"  WARNING: {failed} sequential logins were refused")
+        for s, why in refused.items():
+            print(f"  first refused {s} login: {why}")
     finally:
         pg.stop()
         for u in users:
