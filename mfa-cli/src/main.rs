@@ -7,7 +7,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,16 @@ enum Command {
     /// The fleet's PostgreSQL state: migrate, import, export, keygen.
     #[command(subcommand)]
     State(cmd::state::StateCommand),
+    /// Put the second factor in front of sshd (PAM or ForceCommand), safely.
+    #[command(subcommand)]
+    Install(cmd::install::InstallCommand),
+    /// Undo `mfa install`: restore the files from its backup, byte for byte.
+    Uninstall(cmd::install::UninstallArgs),
+    /// Find a broken or unsafe setup before you log out.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// Man pages and shell completions (used when packaging).
+    #[command(subcommand, hide = true)]
+    Generate(cmd::generate::GenerateCommand),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +81,10 @@ fn main() -> ExitCode {
         Command::User(a) => cmd::user::run(a, &out),
         Command::Serve(a) => cmd::serve::run(a, &out),
         Command::State(c) => cmd::state::run(c, &out),
+        Command::Install(c) => cmd::install::run(c, &out),
+        Command::Uninstall(a) => cmd::install::uninstall(a, &out),
+        Command::Doctor(a) => cmd::doctor::run(a, &out),
+        Command::Generate(c) => cmd::generate::run(c, Cli::command()),
     };
     match result {
         Ok(cmd::Status::Success) => ExitCode::SUCCESS,

@@ -10,6 +10,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod accounts;
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod context;

@@ -1,5 +1,8 @@
 pub mod check;
 pub mod demo;
+pub mod doctor;
+pub mod generate;
+pub mod install;
 pub mod mock;
 pub mod qr_out;
 pub mod serve;

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+pub mod root;
+
 /// The `mfa` binary under test.
 pub fn mfa() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mfa"))

@@ -113,6 +113,12 @@ impl TruIdClient {
         &self.base
     }
 
+    /// Are the credentials accepted? (A token is fetched, as `mfa doctor`
+    /// checks; it stays cached for the next call.)
+    pub async fn check_credentials(&self) -> Result<(), TruIdError> {
+        self.token().await.map(|_| ())
+    }
+
     /// A valid access token: the cached one, or a new one. The lock is held
     /// while fetching so concurrent callers share one token request.
     async fn token(&self) -> Result<SecretString, TruIdError> {
