@@ -393,3 +393,15 @@ fn duo_is_checked_with_the_configured_keys() {
     let f = reported(&r, "provider.push", "fail");
     assert!(message(&f).contains("/auth/v2/check"), "{f:?}");
 }
+
+#[test]
+fn pam_mfa_twice_in_the_stack() {
+    let Some(r) = installed(&["pam"]) else { return };
+    // As if the pam-auth-update profile were enabled as well.
+    let common = r.read("/etc/pam.d/common-auth");
+    r.write(
+        "/etc/pam.d/common-auth",
+        &format!("{common}auth\trequired\t\t\tpam_mfa.so\n"),
+    );
+    reported(&r, "pam.duplicate", "warn");
+}

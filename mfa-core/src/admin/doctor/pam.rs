@@ -16,6 +16,14 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let rules = pamstack::mfa_rules(steps);
+    if rules.len() > 1 {
+        let at: Vec<String> = rules.iter().map(|r| r.at()).collect();
+        out.push(Finding::warn(
+            "pam.duplicate",
+            format!("pam_mfa runs {} times ({}): the code is asked twice", rules.len(), at.join(", ")),
+            "keep one: either the pam-auth-update profile (common-auth) or the line `mfa install pam` wrote",
+        ));
+    }
     for r in &rules {
         if pamstack::find_module(&setup.opts.root, &r.module).is_none() {
             out.push(Finding::fail(
