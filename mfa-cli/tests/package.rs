@@ -15,9 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mfa_core::testing::sshd::{
-    askpass, require, require_binary, require_root, SshdBuilder, TestUser,
-};
+use mfa_testkit::sshd::{askpass, require, require_binary, require_root, SshdBuilder, TestUser};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const SCRATCH: &str = "31415926";

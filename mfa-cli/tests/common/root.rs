@@ -182,9 +182,9 @@ impl TempRoot {
 
 /// The prerequisites of the tree: root (chown), sshd and ssh-keygen.
 pub fn prerequisites() -> bool {
-    mfa_core::testing::sshd::require_root()
-        && mfa_core::testing::sshd::require_binary("sshd").is_some()
-        && mfa_core::testing::sshd::require_binary("ssh-keygen").is_some()
+    mfa_testkit::sshd::require_root()
+        && mfa_testkit::sshd::require_binary("sshd").is_some()
+        && mfa_testkit::sshd::require_binary("ssh-keygen").is_some()
 }
 
 pub fn explain(o: &Output) -> String {
