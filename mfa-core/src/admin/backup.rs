@@ -7,14 +7,14 @@
 //! file whose content is no longer what install wrote (someone edited it
 //! since) unless forced.
 
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{read_optional, AdminError, Root};
+use crate::fsutil::{self, ReplaceOptions};
 
 pub const BACKUP_DIR: &str = "/var/lib/mfa/backup";
 
@@ -236,49 +236,31 @@ pub fn apply(root: &Root, name: &str, changes: &[Change]) -> Result<(), AdminErr
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AdminError> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| failed(path.display(), e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| failed(path.display(), e))
+    let opts = ReplaceOptions {
+        mode,
+        owner: None,
+        clobber: false,
+    };
+    fsutil::replace(path, bytes, &opts).map_err(|e| AdminError::Failed(e.to_string()))
 }
 
-/// Temp file in the same directory, mode and owner set, fsync, rename,
-/// fsync the directory: the file is the old one or the new one, never half.
+/// The file is the old one or the new one, never half (fsutil::replace:
+/// temp file, owner and mode, fsync, rename, fsync of the directory).
 pub fn write_atomic(
     path: &Path,
     bytes: &[u8],
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<(), AdminError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| AdminError::Failed(format!("{}: no directory", path.display())))?;
-    std::fs::create_dir_all(dir).map_err(|e| failed(dir.display(), e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".mfa-")
-        .tempfile_in(dir)
-        .map_err(|e| failed(dir.display(), e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| failed(path.display(), e))?;
-    let f = tmp.as_file();
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| failed(path.display(), e))?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(f, Some(uid), Some(gid))
-            .map_err(|e| failed(path.display(), e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| failed(dir.display(), e))?;
     }
-    f.sync_all().map_err(|e| failed(path.display(), e))?;
-    tmp.persist(path)
-        .map_err(|e| failed(path.display(), e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let opts = ReplaceOptions {
+        mode,
+        owner,
+        clobber: true,
+    };
+    fsutil::replace(path, bytes, &opts).map_err(|e| AdminError::Failed(e.to_string()))
 }
 
 fn now_secs() -> u64 {
