@@ -190,6 +190,37 @@ fn nullok_left_on() {
 }
 
 #[test]
+fn network_object_missing_when_a_network_factor_is_configured() {
+    let Some(r) = installed(&["pam"]) else { return };
+    let arch = std::env::consts::ARCH;
+    let net = format!("/usr/lib/{arch}-linux-gnu/security/pam_mfa_net.so");
+    std::fs::remove_file(r.path(&net)).unwrap();
+    r.write(
+        "/etc/mfa/mfa.toml",
+        "[webhook]\nurl = \"http://127.0.0.1:9/hook\"\npreset = \"generic\"\n",
+    );
+    r.chmod("/etc/mfa/mfa.toml", 0o600);
+    let o = r.mfa(&["--json", "doctor", "--user", "alice", "--offline"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("no pam_mfa_net.so beside"),
+        "{}",
+        explain(&o)
+    );
+    // With it beside pam_mfa.so the check passes.
+    let arch = std::env::consts::ARCH;
+    r.write(
+        &format!("/usr/lib/{arch}-linux-gnu/security/pam_mfa_net.so"),
+        "stand-in",
+    );
+    let o = r.mfa(&["--json", "doctor", "--user", "alice", "--offline"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("pam_mfa_net.so"),
+        "{}",
+        explain(&o)
+    );
+}
+
+#[test]
 fn pam_module_missing() {
     let Some(r) = installed(&["pam"]) else { return };
     let arch = std::env::consts::ARCH;

@@ -110,7 +110,7 @@ fn prerequisites() -> Option<(PathBuf, PathBuf)> {
 
 fn lintian_has_no_errors(debs: &[&Path]) {
     let o = run(Command::new("lintian")
-        .args(["--no-tag-display-limit", "--display-info"])
+        .args(["--tag-display-limit", "0", "--display-info"])
         .args(debs));
     let out = String::from_utf8_lossy(&o.stdout);
     eprintln!("lintian:\n{out}{}", String::from_utf8_lossy(&o.stderr));
@@ -151,8 +151,10 @@ fn check_installed_files(etc_before: Option<(u32, u32, u32)>) {
         !Path::new("/etc/mfa/mfa.toml").exists(),
         "no config is shipped"
     );
+    let net = module().replace("pam_mfa.so", "pam_mfa_net.so");
     for f in [
         module().as_str(),
+        net.as_str(),
         "/usr/bin/mfa",
         "/usr/share/man/man1/mfa.1.gz",
         "/usr/share/man/man1/mfa-install-pam.1.gz",

@@ -1,7 +1,7 @@
 //! A Debian-like directory tree for `mfa install | uninstall | doctor
 //! --root`: sshd_config with the drop-in include and a real host key (the
 //! real `sshd -t` reads it), Debian's PAM files, two accounts (root and
-//! alice, both enrolled), a stand-in pam_mfa.so and a setgid mfa-login.
+//! alice, both enrolled), stand-ins for pam_mfa.so and pam_mfa_net.so and a setgid mfa-login.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -82,6 +82,10 @@ impl TempRoot {
         let arch = std::env::consts::ARCH;
         r.write(
             &format!("/usr/lib/{arch}-linux-gnu/security/pam_mfa.so"),
+            "stand-in",
+        );
+        r.write(
+            &format!("/usr/lib/{arch}-linux-gnu/security/pam_mfa_net.so"),
             "stand-in",
         );
         r.write("/usr/sbin/mfa-login", "#!/bin/sh\n");

@@ -52,6 +52,15 @@ impl Accounts for RootAccounts {
         }
         None
     }
+
+    /// From the root's group file for its own accounts; through NSS for
+    /// one found there only (which carries no group list).
+    fn member_of(&self, account: &Account, group: &str) -> bool {
+        if self.system && !self.users.iter().any(|a| a.name == account.name) {
+            return SystemAccounts.member_of(account, group);
+        }
+        account.groups.iter().any(|g| g == group)
+    }
 }
 
 /// Accounts from passwd text, with their groups (primary and listed).

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::accounts::Account;
+use crate::accounts::{Account, Accounts};
 use crate::config::{Config, ConfigError, UsersDb, DEFAULT_CONFIG};
 use crate::factor::FactorKind;
 use crate::policy::{plan, Plan};
@@ -42,8 +42,14 @@ pub enum Status {
     NotEnrolled(Vec<FactorKind>),
 }
 
-pub fn status(root: &Root, config: &Config, users: &UsersDb, account: &Account) -> Status {
-    let factors = match plan(config, users, &account.name, Some(account), None) {
+pub fn status(
+    root: &Root,
+    config: &Config,
+    users: &UsersDb,
+    accounts: &dyn Accounts,
+    account: &Account,
+) -> Status {
+    let factors = match plan(config, users, &account.name, Some(account), accounts, None) {
         Plan::Skip => return Status::Skipped,
         Plan::Deny => return Status::DeniedByRule,
         Plan::Run(f) => f,
@@ -90,6 +96,7 @@ fn is_enrolled(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::StaticAccounts;
 
     fn account(home: &Path) -> Account {
         Account {
@@ -110,13 +117,13 @@ mod tests {
         let users = UsersDb::default();
         let a = account(Path::new("/home/alice"));
         assert_eq!(
-            status(&root, &config, &users, &a),
+            status(&root, &config, &users, &StaticAccounts(vec![a.clone()]), &a),
             Status::NotEnrolled(vec![FactorKind::Totp])
         );
         std::fs::create_dir_all(dir.path().join("home/alice")).unwrap();
         std::fs::write(dir.path().join("home/alice/.google_authenticator"), "X\n").unwrap();
         assert_eq!(
-            status(&root, &config, &users, &a),
+            status(&root, &config, &users, &StaticAccounts(vec![a.clone()]), &a),
             Status::Enrolled(vec![FactorKind::Totp])
         );
     }
@@ -131,7 +138,13 @@ mod tests {
         .unwrap();
         let a = account(Path::new("/home/alice"));
         assert_eq!(
-            status(&root, &config, &UsersDb::default(), &a),
+            status(
+                &root,
+                &config,
+                &UsersDb::default(),
+                &StaticAccounts(vec![a.clone()]),
+                &a
+            ),
             Status::Skipped
         );
     }

@@ -161,14 +161,14 @@ fn guard(req: &Request, config: &Config) -> Result<Vec<String>, AdminError> {
         )));
     };
     if let Mode::Login { group: Some(g), .. } = &req.mode {
-        if !account.groups.contains(g) {
+        if !crate::accounts::Accounts::member_of(&accounts, &account, g) {
             return Ok(vec![format!(
                 "{admin} is not in group {g}: your own logins are not covered"
             )]);
         }
     }
     let config_name = req.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
-    match enrolment::status(&req.root, config, &users, &account) {
+    match enrolment::status(&req.root, config, &users, &accounts, &account) {
         Status::Enrolled(_) | Status::Skipped => Ok(Vec::new()),
         Status::DeniedByRule => Err(refuse(format!(
             "a [[policy.rules]] entry denies {admin}: you would be locked out"

@@ -24,17 +24,30 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
             "keep one: either the pam-auth-update profile (common-auth) or the line `mfa install pam` wrote",
         ));
     }
+    let network = setup
+        .config
+        .as_ref()
+        .is_some_and(|c| c.push.is_some() || c.phonecheck.is_some() || c.webhook.is_some());
     for r in &rules {
-        if pamstack::find_module(&setup.opts.root, &r.module).is_none() {
-            out.push(Finding::fail(
+        match pamstack::find_module(&setup.opts.root, &r.module) {
+            None => out.push(Finding::fail(
                 "pam.module",
-                format!(
-                    "{}: {} is not installed: PAM fails every login",
-                    r.at(),
-                    r.module
-                ),
+                format!("{}: {} is not installed: PAM fails every login", r.at(), r.module),
                 "install libpam-mfa (or fix the path on the line)",
-            ));
+            )),
+            // pam_mfa.so loads the network factors from its own directory.
+            Some(so) if network && !so.with_file_name("pam_mfa_net.so").is_file() => {
+                out.push(Finding::fail(
+                    "pam.module",
+                    format!(
+                        "{}: no pam_mfa_net.so beside {}: logins that need a network factor fail",
+                        r.at(),
+                        r.module
+                    ),
+                    "install libpam-mfa (it ships both), or copy libpam_mfa_net.so there as pam_mfa_net.so",
+                ))
+            }
+            Some(_) => {}
         }
         if r.args.iter().any(|a| a == "nullok") {
             out.push(Finding::warn(

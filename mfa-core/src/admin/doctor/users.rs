@@ -12,9 +12,13 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
     };
     let mut missing = Vec::new();
     for account in setup.accounts.login_users() {
-        if let EnrolmentStatus::NotEnrolled(_) =
-            crate::admin::enrolment::status(&setup.opts.root, config, users, account)
-        {
+        if let EnrolmentStatus::NotEnrolled(_) = crate::admin::enrolment::status(
+            &setup.opts.root,
+            config,
+            users,
+            &setup.accounts,
+            account,
+        ) {
             missing.push(account.name.clone());
         }
     }
