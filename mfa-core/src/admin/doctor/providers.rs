@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use super::{Finding, Setup};
@@ -40,12 +42,12 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
         let ca_file = ca(&p.ca_file);
         let settings = DuoSettings {
             ikey: p.ikey.get_ref(),
-            skey: p.skey.get_ref().expose(),
+            skey: p.skey.get_ref().expose_secret(),
             host: p.host.get_ref(),
             http: HttpSettings {
                 timeout,
                 ca_file: ca_file.as_deref(),
-                proxy: p.proxy.as_ref().map(|x| x.get_ref().as_str()),
+                proxy: p.proxy.as_ref().map(|x| x.get_ref().expose_secret()),
             },
         };
         rt.block_on(duo(&settings, timeout, out));
@@ -69,7 +71,7 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
     if let Some(w) = &config.webhook {
         out.push(rt.block_on(webhook_tls(
             root,
-            w.url.get_ref(),
+            w.url.get_ref().expose_secret(),
             w.ca_file.as_deref(),
             timeout,
         )));
