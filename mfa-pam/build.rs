@@ -13,7 +13,11 @@ fn main() {
     // test executables the flag has no effect).
     println!("cargo:rustc-link-arg=-Wl,-z,nodelete");
     static_unwinder();
-    println!("cargo:rerun-if-changed=build.rs");
+    // No `rerun-if-changed=build.rs`: mfa-pam-net uses this file as
+    // `../build.rs`, where that relative path names a file that does not
+    // exist, so cargo rebuilt pam_mfa_net.so on every invocation (minutes
+    // of every release build). Cargo rebuilds and reruns a build script
+    // whose source changed anyway; its output depends only on the linker.
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
 }
 
