@@ -99,6 +99,12 @@ pub struct AuthContext {
     pub interactive: bool,
     /// The command the client asked to run (`SSH_ORIGINAL_COMMAND`).
     pub command: Option<String>,
+    /// Whether sshd has already verified another authentication method for
+    /// this login (the front end knows: mfa-login runs only after sshd
+    /// authenticated the user; under PAM, sshd says so in
+    /// `SSH_AUTH_INFO_0`). Only then may `unenrolled = "enroll"` enrol:
+    /// otherwise whoever reaches the prompt could enrol an account.
+    pub first_factor_verified: bool,
     /// This machine's host name.
     pub hostname: String,
     pub clock: Arc<dyn Clock>,
@@ -123,6 +129,7 @@ impl AuthContext {
             tty: None,
             interactive: true,
             command: None,
+            first_factor_verified: false,
             hostname: local_hostname(),
             clock: Arc::new(SystemClock),
             rng: Arc::new(OsRandom),
@@ -167,6 +174,7 @@ impl fmt::Debug for AuthContext {
             .field("tty", &self.tty)
             .field("interactive", &self.interactive)
             .field("command", &self.command)
+            .field("first_factor_verified", &self.first_factor_verified)
             .field("hostname", &self.hostname)
             .finish_non_exhaustive()
     }

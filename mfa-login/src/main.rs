@@ -67,6 +67,10 @@ impl FrontEnd for LoginFrontEnd<'_> {
     fn interactive(&self) -> bool {
         self.interactive
     }
+    /// A ForceCommand runs only once sshd has authenticated the user.
+    fn first_factor_verified(&self) -> bool {
+        true
+    }
     fn command(&self) -> Option<String> {
         self.request.command.clone()
     }

@@ -176,6 +176,14 @@ fn guard(req: &Request, config: &Config) -> Result<Vec<String>, AdminError> {
         Status::NotEnrolled(_) if config.general.unenrolled == Unenrolled::Allow => Ok(vec![
             format!("{admin} is not enrolled; unenrolled = \"allow\" lets you in on the first factor alone"),
         ]),
+        Status::NotEnrolled(_)
+            if config.general.unenrolled == Unenrolled::Enroll && enrols_at_login(&req.mode) =>
+        {
+            Ok(vec![format!(
+                "{admin} is not enrolled; unenrolled = \"enroll\" shows you a QR code at your \
+                 next login, to confirm with a code from your app"
+            )])
+        }
         Status::NotEnrolled(_) if req.allow_unenrolled_admin => Ok(vec![format!(
             "{admin} is not enrolled (--allow-unenrolled-admin): keep another way in open"
         )]),
@@ -195,12 +203,32 @@ fn guard(req: &Request, config: &Config) -> Result<Vec<String>, AdminError> {
     }
 }
 
+/// Whether `unenrolled = "enroll"` can enrol anyone under this mode: only
+/// where sshd verified a first factor before mfa runs (the key, or the
+/// whole login for mfa-login), never after a password in the same stack.
+fn enrols_at_login(mode: &Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Login { .. }
+            | Mode::Pam {
+                first: FirstFactor::Publickey,
+                ..
+            }
+    )
+}
+
 fn rollout_note(config: &Config, path: Option<&Path>) -> String {
     let file = path.unwrap_or(Path::new(DEFAULT_CONFIG)).display();
     match config.general.unenrolled {
         Unenrolled::Allow => format!(
             "rollout mode (unenrolled = \"allow\"): users not enrolled yet log in on their \
              first factor; once `mfa doctor` reports nobody unenrolled, set \
+             unenrolled = \"deny\" in {file}"
+        ),
+        Unenrolled::Enroll => format!(
+            "rollout mode (unenrolled = \"enroll\"): users not enrolled yet are shown a QR code \
+             at login (after their key, or under mfa-login) and must confirm it; with a password \
+             as first factor they are refused. Once `mfa doctor` reports nobody unenrolled, set \
              unenrolled = \"deny\" in {file}"
         ),
         Unenrolled::Deny => format!(

@@ -98,3 +98,31 @@ fn a_broken_config_is_a_usage_error() {
     write_config(d.path(), "[general\n");
     assert_eq!(plan(&request(&root, "alice")).unwrap_err().exit_code(), 2);
 }
+
+#[test]
+fn enroll_at_login_passes_the_guard_only_where_it_can_enrol() {
+    let past_guard = |e: AdminError| {
+        e.to_string().contains("/nonexistent/sshd")
+            || e.to_string().contains("PAM module not found")
+            || e.to_string().contains("mfa-login not found")
+    };
+    let (d, root) = root();
+    write_config(d.path(), "[general]\nunenrolled = \"enroll\"\n");
+    // After a password in the same stack nothing can enrol: locked out.
+    let e = plan(&request(&root, "alice")).unwrap_err();
+    assert!(e.to_string().contains("is not enrolled in totp"), "{e}");
+    // After the key (sshd verified it), or under mfa-login: a QR code.
+    let mut r = request(&root, "alice");
+    r.mode = Mode::Pam {
+        first: FirstFactor::Publickey,
+        module: "pam_mfa.so".into(),
+    };
+    let e = plan(&r).unwrap_err();
+    assert!(past_guard(e.clone()), "{e}");
+    r.mode = Mode::Login {
+        group: None,
+        program: "/usr/sbin/mfa-login".into(),
+    };
+    let e = plan(&r).unwrap_err();
+    assert!(past_guard(e.clone()), "{e}");
+}

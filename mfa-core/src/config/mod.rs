@@ -50,6 +50,13 @@ pub enum Unenrolled {
     Deny,
     /// Step aside (PAM_IGNORE), never a success.
     Allow,
+    /// Enrol at first login: a user with no TOTP state file whose first
+    /// factor sshd has already verified is shown a new secret (QR code, key,
+    /// otpauth URI) and must confirm it with a valid code; only then is the
+    /// file written and the login allowed. Where that cannot happen (no
+    /// verified first factor, no TOTP in the plan, nobody to ask) it is
+    /// `Deny`. See `totp::first_login`.
+    Enroll,
 }
 
 #[derive(Debug, Clone, Deserialize)]

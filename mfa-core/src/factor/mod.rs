@@ -121,4 +121,16 @@ pub trait Factor: Send + Sync {
     ) -> Result<(), ConversationError> {
         conv.prompt_secret("Verification code: ").await.map(drop)
     }
+
+    /// Enrol `ctx.user` now (`unenrolled = "enroll"`): show the new
+    /// enrolment, have the person confirm it, and only then keep it.
+    /// `Ok(Outcome::NotEnrolled)`, without talking to the person, when this
+    /// factor cannot enrol at login (every factor but TOTP).
+    async fn enroll(
+        &self,
+        _ctx: &AuthContext,
+        _conv: &mut dyn Conversation,
+    ) -> Result<Outcome, FactorError> {
+        Ok(Outcome::NotEnrolled)
+    }
 }

@@ -385,7 +385,7 @@ impl Engine {
                 }
             }
             (None, Some(why)) => self.fail_mode(conv, why).await,
-            (None, None) => self.unenrolled(ctx, conv, &kinds).await,
+            (None, None) => self.unenrolled(ctx, conv, &kinds, ran).await,
         }
     }
 
@@ -419,11 +419,25 @@ impl Engine {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
         kinds: &[FactorKind],
+        ran: &mut Vec<FactorKind>,
     ) -> Decision {
         match self.config.general.unenrolled {
             Unenrolled::Allow => Decision::Ignore {
                 reason: "not enrolled; unenrolled=allow".into(),
             },
+            Unenrolled::Enroll => {
+                let reason =
+                    match super::enrol::at_login(&self.factors, ctx, conv, kinds, ran).await {
+                        Ok(decision) => return decision,
+                        Err(why) => why,
+                    };
+                if let Some(first) = kinds.first().and_then(|k| self.factors.get(k)) {
+                    let _ = first.decoy(ctx, conv).await;
+                }
+                Decision::Deny {
+                    reason: format!("not enrolled; {reason}"),
+                }
+            }
             Unenrolled::Deny => {
                 if let Some(first) = kinds.first().and_then(|k| self.factors.get(k)) {
                     let _ = first.decoy(ctx, conv).await;

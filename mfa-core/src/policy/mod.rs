@@ -1,6 +1,7 @@
 //! From config and enrolment to one decision.
 
 mod engine;
+mod enrol;
 mod plan;
 
 pub use engine::{Bounded, Builder, Decision, Engine, Timer, Work};

@@ -62,6 +62,12 @@ pub trait FrontEnd: Send {
     fn command(&self) -> Option<String> {
         None
     }
+    /// Whether sshd already verified another method for this login
+    /// ([`AuthContext::first_factor_verified`](crate::AuthContext)). No
+    /// unless the front end can tell.
+    fn first_factor_verified(&self) -> bool {
+        false
+    }
     fn io(&mut self) -> Io<'_>;
     /// One line for the administrator (syslog under PAM, stderr elsewhere).
     /// Never a secret.

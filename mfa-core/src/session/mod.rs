@@ -94,6 +94,7 @@ impl Session {
         ctx.tty = fe.tty();
         ctx.interactive = fe.interactive();
         ctx.command = fe.command();
+        ctx.first_factor_verified = fe.first_factor_verified();
         ctx.deadline = self.deadline;
         Ok(ctx)
     }

@@ -28,6 +28,10 @@ pub(crate) fn as_identity<R>(
 
 #[async_trait]
 impl StateBackend for FileBackend {
+    fn enrols_at_login(&self) -> bool {
+        true
+    }
+
     async fn open(&self, at: &StateRef) -> Result<Option<Box<dyn UserState>>, FactorError> {
         // One open, checked before anything is asked (a broken file is an
         // administrator's problem, not a reason to collect a code), kept

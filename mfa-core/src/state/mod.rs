@@ -53,6 +53,13 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     /// user is not enrolled. A state that cannot be read is an error, never
     /// "not enrolled".
     async fn open(&self, at: &StateRef) -> Result<Option<Box<dyn UserState>>, FactorError>;
+
+    /// Whether `unenrolled = "enroll"` may create the user's state at login
+    /// (`totp::first_login` writes a google_authenticator file). Only the
+    /// file backend: a fleet enrols through `mfa totp enroll --store`.
+    fn enrols_at_login(&self) -> bool {
+        false
+    }
 }
 
 /// One user's state, opened for one login.

@@ -193,6 +193,17 @@ impl Factor for TotpFactor {
             conv.prompt_secret(self.prompt()).await.map(drop)
         }
     }
+
+    async fn enroll(
+        &self,
+        ctx: &AuthContext,
+        conv: &mut dyn Conversation,
+    ) -> Result<Outcome, FactorError> {
+        if !self.backend.enrols_at_login() {
+            return Ok(Outcome::NotEnrolled);
+        }
+        super::first_login::enroll(self, ctx, conv).await
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //! - [`enroll`]: new secrets, scratch codes and otpauth URIs.
 //! - [`grace`]: `grace_period`'s recent-login records (`LASTn` lines).
 //! - [`factor`]: the [`crate::Factor`] that ties them to a conversation.
+//! - [`first_login`]: enrolment inside the login (`unenrolled = "enroll"`).
 
 pub mod enroll;
 pub mod factor;
+pub mod first_login;
 pub mod grace;
 pub mod state;
 pub mod store;

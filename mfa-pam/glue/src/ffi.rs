@@ -76,6 +76,9 @@ extern "C" {
         user: *mut *const c_char,
         prompt: *const c_char,
     ) -> c_int;
+    /// `pam_getenv(pamh, name)`: a variable of the PAM environment (not the
+    /// process's), or NULL.
+    pub fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
     /// `pam_syslog(pamh, priority, fmt, ...)`: logs as "pam_mfa(service:auth): ...".
     pub fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
 }

@@ -32,6 +32,17 @@ impl FrontEnd for PamFrontEnd {
     fn tty(&self) -> Option<String> {
         self.handle.item_string(ffi::PAM_TTY)
     }
+    /// sshd (7.6 and later) lists the methods that already succeeded for
+    /// this login in `SSH_AUTH_INFO_0` of the PAM environment before it
+    /// runs keyboard-interactive (e.g. "publickey ssh-ed25519 AAAA..." under
+    /// `AuthenticationMethods publickey,keyboard-interactive`). A password
+    /// checked earlier in this same stack is not in it, and cannot be
+    /// known to have succeeded.
+    fn first_factor_verified(&self) -> bool {
+        self.handle
+            .env(c"SSH_AUTH_INFO_0")
+            .is_some_and(|s| !s.trim().is_empty())
+    }
     fn io(&mut self) -> Io<'_> {
         Io {
             conv: &mut self.conv,

@@ -57,6 +57,20 @@ impl Handle {
         Some(s.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
     }
 
+    /// A variable of the PAM environment (set by the application and the
+    /// modules, never by the person logging in), lossily decoded.
+    pub fn env(&self, name: &std::ffi::CStr) -> Option<String> {
+        // SAFETY: valid handle and NUL-terminated name; libpam returns NULL
+        // or a NUL-terminated string it owns, read before any other call.
+        let p = unsafe { ffi::pam_getenv(self.0, name.as_ptr()) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-NULL, NUL-terminated, owned by libpam (see above).
+        let s = unsafe { CStr::from_ptr(p) };
+        Some(s.to_string_lossy().into_owned())
+    }
+
     /// The application's `struct pam_conv`.
     pub fn conv(&self) -> Option<*const ffi::PamConv> {
         self.item_ptr(ffi::PAM_CONV)

@@ -44,6 +44,12 @@ pub(super) fn check(setup: &Setup<'_>, out: &mut Vec<Finding>) {
             format!("{} account(s) would be denied, not being enrolled: {list}", missing.len()),
             "enrol them (`mfa totp enroll`, `mfa user add`), or roll out with unenrolled = \"allow\"",
         ),
+        Unenrolled::Enroll => Finding::warn(
+            "users.enrolled",
+            format!("{} account(s) will be asked to enrol at their next login (unenrolled = \"enroll\"): {list}", missing.len()),
+            "once they are all enrolled, set unenrolled = \"deny\"; a login with a password as \
+             first factor cannot enrol and is refused",
+        ),
         Unenrolled::Allow => Finding::warn(
             "users.enrolled",
             format!("{} account(s) log in on the first factor alone (unenrolled = \"allow\"): {list}", missing.len()),
