@@ -8,6 +8,11 @@ steps:  expect TEXT   wait until TEXT appears in the output (after the last matc
         sendfile PATH wait until PATH holds something, then type it (for
                       answers known only during the run, e.g. a code that
                       a webhook sink received)
+        sendtotp PREFIX WHEN
+                      type the TOTP code (oathtool, its clock at WHEN, e.g.
+                      "now" or "now + 1 hour") of the base32 key printed
+                      after the last PREFIX so far, then Enter: a person
+                      typing what the app shows for a key on the screen
         close         hang up: close the terminal
 
 Everything the program wrote on the terminal goes to stdout once it ends.
@@ -17,8 +22,10 @@ then killed), with the reason on stderr.
 """
 import os
 import pty
+import re
 import select
 import signal
+import subprocess
 import sys
 import time
 
@@ -83,6 +90,19 @@ def main():
             with open(path, "rb") as f:
                 os.write(fd, f.read())
             i += 2
+        elif op == "sendtotp":
+            prefix, when = steps[i + 1].encode(), steps[i + 2]
+            at = out.rfind(prefix)
+            if at < 0:
+                give_up("no %r on the screen" % steps[i + 1])
+            key = re.match(rb"[A-Z2-7]+", bytes(out[at + len(prefix):]))
+            if not key:
+                give_up("no key after %r" % steps[i + 1])
+            code = subprocess.run(
+                ["oathtool", "--totp", "-b", "-N", when, key.group().decode()],
+                capture_output=True, check=True).stdout.strip()
+            os.write(fd, code + b"\r")
+            i += 3
         elif op == "close":
             os.close(fd)
             fd = None
