@@ -137,9 +137,9 @@ fn whole_loop_factor_simulator_phone_mfa_serve_patch_poll() {
         // phone opens the link and follows the operator's redirect to
         // `mfa serve`.
         let mut conv = OpensLink::new(&sim);
-        let d = engine
-            .authenticate(&AuthContext::new("alice", "sshd"), &mut conv)
-            .await;
+        let mut ctx = AuthContext::new("alice", "sshd");
+        ctx.accounts = std::sync::Arc::new(mfa_core::accounts::StaticAccounts::named(&["alice"]));
+        let d = engine.authenticate(&ctx, &mut conv).await;
         assert!(d.is_allow(), "{d:?}");
         assert!(conv.infos[0].starts_with(SCAN_INFO));
         let (status, page) = conv.page.unwrap();

@@ -75,7 +75,8 @@ fn main() {
             ..UserEntry::default()
         },
     );
-    let ctx = AuthContext::new("alice", "sshd");
+    let mut ctx = AuthContext::new("alice", "sshd");
+    ctx.accounts = Arc::new(mfa_core::accounts::StaticAccounts::named(&["alice"]));
     let peer: IpAddr = "203.0.113.5".parse().unwrap();
 
     println!("PhoneCheck approval-to-decision latency, {runs} logins per setting (simulator on loopback)");

@@ -52,6 +52,7 @@ fn main() {
         },
     );
     let mut ctx = AuthContext::new("alice", "sshd");
+    ctx.accounts = Arc::new(mfa_core::accounts::StaticAccounts::named(&["alice"]));
     ctx.rhost = Some("198.51.100.4".into());
     // No terminal: no "press Enter" prompt, so nothing but the client's
     // polling stands between the approval and the decision.

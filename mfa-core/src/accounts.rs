@@ -1,5 +1,6 @@
 //! The account database (passwd/group), behind a trait so tests can inject
-//! users that do not exist on the machine.
+//! users that do not exist on the machine, and databases that fail or fold
+//! case.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,9 @@ use nix::unistd::{Gid, Group, Uid, User};
 /// What the core needs to know about a local account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The name as the account database spells it. A case-insensitive
+    /// backend (SSSD, winbind) may answer `root` when asked for `ROOT`:
+    /// this is the spelling everything else must use.
     pub name: String,
     pub uid: u32,
     pub gid: u32,
@@ -21,9 +25,19 @@ pub struct Account {
     pub groups: Vec<String>,
 }
 
+/// The account database could not answer (an NSS backend down, an
+/// unreadable `/etc/passwd`): not the same as "no such user", and never
+/// taken for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the account database cannot be read: {0}")]
+pub struct AccountError(pub String);
+
 pub trait Accounts: Send + Sync {
-    /// Look an account up by its exact name. `None` when it does not exist.
-    fn lookup(&self, name: &str) -> Option<Account>;
+    /// Look an account up by name. `Ok(None)` only when the database says
+    /// there is no such account; `Err` when it could not say. The
+    /// account's [`Account::name`] is the database's spelling, which may
+    /// differ from `name`.
+    fn lookup(&self, name: &str) -> Result<Option<Account>, AccountError>;
 
     /// Whether `account` is a member of the group named exactly `group`
     /// (its primary group included).
@@ -37,24 +51,22 @@ pub trait Accounts: Send + Sync {
 pub struct SystemAccounts;
 
 impl Accounts for SystemAccounts {
-    fn lookup(&self, name: &str) -> Option<Account> {
+    fn lookup(&self, name: &str) -> Result<Option<Account>, AccountError> {
         // A name with a NUL cannot be a real account; refuse before NSS sees it.
         if name.is_empty() || name.contains('\0') {
-            return None;
+            return Ok(None);
         }
-        let user = User::from_name(name).ok()??;
-        // NSS backends may match case-insensitively; we match exactly.
-        if user.name != name {
-            return None;
-        }
-        Some(Account {
+        // getpwnam_r: 0 with no entry is "no such user"; any error number
+        // (a backend UNAVAIL, EIO, EACCES) is a failure to answer.
+        let user = User::from_name(name).map_err(|e| AccountError(e.desc().to_owned()))?;
+        Ok(user.map(|user| Account {
             name: user.name,
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
             home: user.dir,
             shell: user.shell,
             groups: Vec::new(),
-        })
+        }))
     }
 
     /// One `getgrnam` for the named group, then the account's group list:
@@ -91,13 +103,35 @@ pub fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-/// A fixed in-memory account table (tests and demos).
+/// A fixed in-memory account table (tests and demos): exact names.
 #[derive(Debug, Default, Clone)]
 pub struct StaticAccounts(pub Vec<Account>);
 
+impl StaticAccounts {
+    /// Accounts with these names and nothing else of note (uids from
+    /// 60000, homes that do not exist): enough for factors that enrol
+    /// through the users file (push, phonecheck, webhook).
+    pub fn named(names: &[&str]) -> Self {
+        Self(
+            names
+                .iter()
+                .zip(60_000u32..)
+                .map(|(name, uid)| Account {
+                    name: (*name).to_owned(),
+                    uid,
+                    gid: uid,
+                    home: PathBuf::from("/nonexistent").join(name),
+                    shell: PathBuf::from("/bin/sh"),
+                    groups: Vec::new(),
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Accounts for StaticAccounts {
-    fn lookup(&self, name: &str) -> Option<Account> {
-        self.0.iter().find(|a| a.name == name).cloned()
+    fn lookup(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        Ok(self.0.iter().find(|a| a.name == name).cloned())
     }
 }
 
@@ -107,15 +141,16 @@ mod tests {
 
     #[test]
     fn root_exists_and_names_match_exactly() {
-        let root = SystemAccounts.lookup("root").unwrap();
-        assert_eq!(root.uid, 0);
+        let root = SystemAccounts.lookup("root").unwrap().unwrap();
+        assert_eq!((root.uid, root.name.as_str()), (0, "root"));
         assert!(SystemAccounts.member_of(&root, "root"));
         assert!(!SystemAccounts.member_of(&root, "ROOT"));
         assert!(!SystemAccounts.member_of(&root, "no-such-group-x9"));
-        assert!(SystemAccounts.lookup("ROOT").is_none());
-        assert!(SystemAccounts.lookup("ro\0ot").is_none());
-        assert!(SystemAccounts.lookup("").is_none());
-        assert!(SystemAccounts.lookup("no-such-user-x9").is_none());
+        // The files backend is case-sensitive: ROOT is nobody here.
+        assert_eq!(SystemAccounts.lookup("ROOT"), Ok(None));
+        assert_eq!(SystemAccounts.lookup("ro\0ot"), Ok(None));
+        assert_eq!(SystemAccounts.lookup(""), Ok(None));
+        assert_eq!(SystemAccounts.lookup("no-such-user-x9"), Ok(None));
         assert_eq!(name_of_uid(0).as_deref(), Some("root"));
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::accounts::{Account, Accounts, SystemAccounts};
+use crate::accounts::{Account, AccountError, Accounts, SystemAccounts};
 
 /// The login deadline of a context built without a session (the default
 /// `general.login_timeout_secs`).
@@ -81,8 +81,11 @@ impl RandomSource for OsRandom {
     }
 }
 
+/// What looking a name up gave.
+pub type Lookup = Result<Option<Account>, AccountError>;
+
 /// A looked-up account and the name it was looked up by.
-type CachedAccount = (String, Option<Account>);
+type CachedAccount = (String, Lookup);
 
 /// One login attempt, as seen by the core.
 #[derive(Clone)]
@@ -145,7 +148,8 @@ impl AuthContext {
 
     /// The account of `user`, looked up in `accounts` on the first call and
     /// remembered: one lookup per login however many factors ask.
-    pub fn account(&self) -> Option<Account> {
+    /// `Ok(None)`: no such account; `Err`: the database could not say.
+    pub fn account(&self) -> Lookup {
         let Ok(mut cache) = self.account.lock() else {
             return self.accounts.lookup(&self.user);
         };
@@ -157,6 +161,23 @@ impl AuthContext {
         let account = self.accounts.lookup(&self.user);
         *cache = Some((self.user.clone(), account.clone()));
         account
+    }
+
+    /// This login under the account database's spelling of the name, when
+    /// that differs from the name given (a case-insensitive backend
+    /// resolving `ROOT` to `root`): every rule, enrolment and state file is
+    /// then the canonical account's, never skipped for a near miss.
+    /// `None` when the name is already canonical, unknown, or the lookup
+    /// failed.
+    pub fn canonical(&self) -> Option<AuthContext> {
+        let account = self.account().ok().flatten()?;
+        if account.name == self.user {
+            return None;
+        }
+        let mut renamed = self.clone();
+        renamed.user = account.name.clone();
+        renamed.account = Arc::new(Mutex::new(Some((account.name.clone(), Ok(Some(account))))));
+        Some(renamed)
     }
 
     /// Time left before the deadline (zero once it passed).

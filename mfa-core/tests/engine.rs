@@ -74,14 +74,25 @@ fn fixture(with_totp: bool) -> Fixture {
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o400)).unwrap();
     }
     let uid = nix_uid();
-    let accounts = StaticAccounts(vec![Account {
-        name: "alice".into(),
-        uid,
-        gid: uid,
-        home: home.clone(),
-        shell: "/bin/sh".into(),
-        groups: vec!["staff".into()],
-    }]);
+    // alice (group staff) and bob exist; anyone else does not.
+    let accounts = StaticAccounts(vec![
+        Account {
+            name: "alice".into(),
+            uid,
+            gid: uid,
+            home: home.clone(),
+            shell: "/bin/sh".into(),
+            groups: vec!["staff".into()],
+        },
+        Account {
+            name: "bob".into(),
+            uid,
+            gid: uid,
+            home: dir.path().join("bob"),
+            shell: "/bin/sh".into(),
+            groups: vec![],
+        },
+    ]);
     Fixture {
         _dir: dir,
         home,

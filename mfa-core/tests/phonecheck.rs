@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mfa_core::accounts::StaticAccounts;
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::conversation::SecretAnswer;
@@ -157,8 +158,11 @@ impl Conversation for WithPhone<'_> {
     }
 }
 
+/// Accounts alice, bob, carol and dave exist; `mallory` and the near
+/// misses of `alice` do not.
 fn ctx(user: &str) -> AuthContext {
     let mut c = AuthContext::new(user, "sshd");
+    c.accounts = Arc::new(StaticAccounts::named(&["alice", "bob", "carol", "dave"]));
     c.rhost = Some("198.51.100.4".into());
     c
 }
@@ -676,14 +680,17 @@ async fn short_lived_tokens_are_refreshed_before_expiry() {
     );
 }
 
-/// No number, unknown user, or a name that only looks like an enrolled
-/// one: not enrolled, the same prompts as an enrolled user, then deny;
-/// the provider is never contacted.
+/// No number (not enrolled), unknown user, or a name that only looks like
+/// an enrolled one (unknown): the same prompts as an enrolled user whose
+/// phone does nothing, up to the check's timeout (3 s here: the login
+/// timeout is 5 s), then deny; the provider is never contacted.
 #[tokio::test]
 async fn unenrolled_users_see_the_same_prompts_and_nothing_is_sent() {
     let sim = TruIdSim::start().await.unwrap();
     let audit = Capture::default();
-    let e = engine(&sim, "", &audit);
+    let e = engine(&sim, "login_timeout_secs = 5", &audit);
+    let mut steps = qr_and_prompt();
+    steps.push(Step::ErrorContaining(MSG_TIMEOUT.into()));
     for user in [
         "dave",
         "mallory",
@@ -693,8 +700,13 @@ async fn unenrolled_users_see_the_same_prompts_and_nothing_is_sent() {
         "ali.*",
         "user=alice:",
     ] {
-        let (d, _) = login(&e, &sim, user, PhoneDoes::Nothing, qr_and_prompt()).await;
-        assert_eq!(deny_reason(&d), "not enrolled", "{user:?}");
+        let (d, _) = login(&e, &sim, user, PhoneDoes::Nothing, steps.clone()).await;
+        let why = if user == "dave" {
+            "not enrolled"
+        } else {
+            "unknown user"
+        };
+        assert_eq!(deny_reason(&d), why, "{user:?}");
     }
     assert!(
         sim.requests().is_empty(),
@@ -809,11 +821,14 @@ async fn no_terminal_denies_without_creating_a_check() {
     assert!(deny_reason(&d).contains("no terminal"), "{d:?}");
 
     let e = engine(&sim, "", &Capture::default());
-    let mut c = ctx("mallory");
-    c.interactive = false;
-    let mut conv = ScriptedConversation::new([Step::ErrorContaining(MSG_NEEDS_TERMINAL.into())]);
-    let d = e.authenticate(&c, &mut conv).await;
-    conv.finish();
-    assert_eq!(deny_reason(&d), "not enrolled");
+    for (user, why) in [("dave", "not enrolled"), ("mallory", "unknown user")] {
+        let mut c = ctx(user);
+        c.interactive = false;
+        let mut conv =
+            ScriptedConversation::new([Step::ErrorContaining(MSG_NEEDS_TERMINAL.into())]);
+        let d = e.authenticate(&c, &mut conv).await;
+        conv.finish();
+        assert_eq!(deny_reason(&d), why);
+    }
     assert!(sim.requests().is_empty(), "nothing was sent to tru.ID");
 }

@@ -375,27 +375,41 @@ async fn preauth_deny_and_enroll_deny_and_say_why_without_control_characters() {
     assert!(sim.state().requests_to("/auth/v2/auth").is_empty());
 }
 
+/// The decoy goes on past the menu as an enrolled user's login does: the
+/// push message, its Enter prompt and Duo's timeout (issue 12, item 8;
+/// `tests/decoys.rs` compares it with an enrolled user's, wait for wait).
+/// The decoy phone's number is derived per name, so only its shape is
+/// checked here.
 #[tokio::test]
 async fn unenrolled_and_unknown_users_see_the_menu_and_duo_hears_nothing() {
     let sim = DuoSim::start().await.unwrap();
     let audit = Capture::default();
-    let e = engine(&sim, "safe", "", &audit);
-    for user in ["carol", "mallory"] {
-        let decoy_menu = MENU.replace("alice.duo", user);
-        let (d, _) = run(
+    let e = engine(&sim, "safe", "prompts = 1\n", &audit);
+    for (user, why) in [("carol", "not enrolled"), ("mallory", "unknown user")] {
+        let (d, transcript) = run(
             &e,
             &ctx(user),
             vec![
-                Step::InfoContaining(decoy_menu),
+                Step::InfoContaining(format!(
+                    "Duo two-factor login for {user}\n\n 1. Duo Push to XXX-XXX-"
+                )),
                 Step::Visible(PROMPT.into(), "1".into()),
+                info(mfa_core::push::PUSHED),
+                Step::Visible(mfa_core::push::ENTER_PUSH.into(), String::new()),
+                error(mfa_core::push::TIMED_OUT),
             ],
         )
         .await;
         assert_eq!(
             d,
             Decision::Deny {
-                reason: "not enrolled".into()
+                reason: why.into()
             }
+        );
+        assert!(
+            transcript[0].contains("2. Phone call to XXX-XXX-")
+                && transcript[0].contains("3. SMS passcodes to XXX-XXX-"),
+            "{transcript:?}"
         );
     }
     assert!(sim.state().requests.is_empty());
@@ -461,10 +475,14 @@ async fn rate_limited_preauth_is_retried_after_retry_after_seconds_and_date() {
 #[tokio::test]
 async fn with_autopush_unknown_users_see_the_push_message_and_prompt() {
     let sim = DuoSim::start().await.unwrap();
+    // alice cannot approve either: both pushes time out.
+    sim.state().push = Answer::Timeout;
     let audit = Capture::default();
-    let e = engine(&sim, "secure", "autopush = true\n", &audit);
-    let known = run(&e, &ctx("alice"), pushed()).await.1;
-    let unknown = run(&e, &ctx("mallory"), pushed()).await.1;
+    let e = engine(&sim, "secure", "autopush = true\nprompts = 1\n", &audit);
+    let mut steps = pushed();
+    steps.push(error("Login timed out."));
+    let known = run(&e, &ctx("alice"), steps.clone()).await.1;
+    let unknown = run(&e, &ctx("mallory"), steps).await.1;
     assert_eq!(known, unknown, "the same messages and prompts");
     assert_eq!(
         sim.state().requests_to("/auth/v2/preauth").len(),

@@ -559,33 +559,32 @@ async fn a_2xx_answer_with_a_garbage_body_counts_as_delivered() {
 #[tokio::test]
 async fn unknown_users_see_the_same_prompts_and_nothing_is_posted() {
     let sink = WebhookSink::start(Service::Slack).await.unwrap();
-    let s = setup(&sink.url(), "", "preset = \"slack\"\nattempts = 2");
-    let mut c = ctx(&s, "alice", 9);
-    c.user = "mallory".into();
-    // The decoy draws only a tag.
-    let tag = session_tag(&Seeded::new(9)).unwrap();
-    let d = run(
-        &s,
-        &c,
-        vec![
-            sent(&tag),
-            ScriptedConversation::secret(&prompt(&tag), "12345678"),
-            Step::ErrorContaining("1 attempt(s) left".into()),
-            ScriptedConversation::secret(&prompt(&tag), "12345678"),
-            Step::ErrorContaining("Too many wrong codes".into()),
-        ],
-    )
-    .await;
-    assert!(denied_because(&d, "not enrolled"), "{d:?}");
+    // An unknown name is never "not enrolled": unenrolled = allow does not
+    // step aside for it (issue 12, item 2).
+    for general in ["", "unenrolled = \"allow\""] {
+        let s = setup(&sink.url(), general, "preset = \"slack\"\nattempts = 2");
+        let mut c = ctx(&s, "alice", 9);
+        c.user = "mallory".into();
+        // The decoy draws only a tag.
+        let tag = session_tag(&Seeded::new(9)).unwrap();
+        let d = run(
+            &s,
+            &c,
+            vec![
+                sent(&tag),
+                ScriptedConversation::secret(&prompt(&tag), "12345678"),
+                Step::ErrorContaining("1 attempt(s) left".into()),
+                ScriptedConversation::secret(&prompt(&tag), "12345678"),
+                Step::ErrorContaining("Too many wrong codes".into()),
+            ],
+        )
+        .await;
+        assert!(denied_because(&d, "unknown user"), "{general}: {d:?}");
+    }
     assert!(
         sink.received().is_empty(),
         "nothing posted for unknown names"
     );
-
-    // unenrolled = allow: step aside without a word.
-    let s = setup(&sink.url(), "unenrolled = \"allow\"", "preset = \"slack\"");
-    let d = run(&s, &c, vec![]).await;
-    assert!(matches!(d, Decision::Ignore { .. }), "{d:?}");
 }
 
 /// `ssh host cmd`, scp, sftp: nobody can type a code that does not exist
@@ -609,17 +608,12 @@ async fn without_a_terminal_nothing_is_posted_and_the_login_is_denied() {
         )
         .await;
         assert!(denied_because(&d, "no terminal"), "{unenrolled}: {d:?}");
-        // An unknown user without a terminal: the same message when
-        // unenrolled users are denied (the decoy); stepped aside otherwise.
+        // An unknown user without a terminal: the same message (the
+        // decoy) and a deny, whatever `unenrolled` says.
         c.user = "mallory".into();
-        if unenrolled == "deny" {
-            let steps = vec![Step::ErrorContaining("needs an interactive login".into())];
-            let d = run(&s, &c, steps).await;
-            assert!(denied_because(&d, "not enrolled"), "{d:?}");
-        } else {
-            let d = run(&s, &c, vec![]).await;
-            assert!(matches!(d, Decision::Ignore { .. }), "{d:?}");
-        }
+        let steps = vec![Step::ErrorContaining("needs an interactive login".into())];
+        let d = run(&s, &c, steps).await;
+        assert!(denied_because(&d, "unknown user"), "{d:?}");
     }
     assert!(sink.received().is_empty());
 }

@@ -130,11 +130,14 @@ fn missing_file_denies_after_a_prompt_unless_nullok() {
     );
     let r = svc.pamtester("permit", &user.name, &["authenticate"], "");
     assert!(r.ok, "{r:?}");
-    // The same for an account that does not exist at all.
-    let r = svc.pamtester("permit", "no-such-user-mfa", &["authenticate"], "");
-    assert!(r.ok, "{r:?}");
-    let r = svc.pamtester("plain", "no-such-user-mfa", &["authenticate"], "123456\n");
-    assert!(!r.ok && r.prompts(PROMPT) == 1, "{r:?}");
+    // An account that does not exist is not "not enrolled": it gets the
+    // decoy prompt and is refused, nullok or not (issue 12, item 2; as
+    // pam_google_authenticator fails there).
+    for service in ["permit", "plain"] {
+        let r = svc.pamtester(service, "no-such-user-mfa", &["authenticate"], "123456\n");
+        assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{service}: {r:?}");
+        assert_eq!(r.prompts(PROMPT), 1, "{service}: {r:?}");
+    }
 
     // nullok does not excuse a file that exists but is unusable.
     user.write_file(".google_authenticator", &state_file(), 0o644);
@@ -490,4 +493,33 @@ fn a_wrong_code_is_refused_only_after_the_fail_delay() {
     let (r, took) = timed(&code(SECRET));
     assert!(r.ok, "{r:?}");
     assert!(took < delay, "a success waited {took:?}");
+}
+
+/// Issue 12, item 2: a name the account database does not know under that
+/// spelling (an upper-case variant of a real user's, which a
+/// case-insensitive NSS backend would resolve and the files backend does
+/// not) is never "not enrolled": with nullok and another module saying
+/// yes, it is prompted and refused, not stepped over (PAM_IGNORE) as it
+/// used to be.
+#[test]
+fn a_name_in_another_spelling_is_never_stepped_over() {
+    let Some((user, svc)) = setup("pwcs") else {
+        return;
+    };
+    std::fs::remove_file(user.home.join(".google_authenticator")).unwrap();
+    svc.add(
+        "permit",
+        &[
+            mfa_line("required", "nullok"),
+            format!("required {PAM_PERMIT}"),
+        ],
+    );
+    // The real spelling, without a file: not enrolled, stepped over.
+    let r = svc.pamtester("permit", &user.name, &["authenticate"], "");
+    assert!(r.ok && r.prompts(PROMPT) == 0, "{r:?}");
+    for name in [user.name.to_uppercase(), "ROOT".to_owned()] {
+        let r = svc.pamtester("permit", &name, &["authenticate"], "123456\n");
+        assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{name}: {r:?}");
+        assert_eq!(r.prompts(PROMPT), 1, "{name}: the decoy prompt: {r:?}");
+    }
 }

@@ -238,3 +238,139 @@ fn sshd_keeps_serving_after_an_internal_error_in_the_module() {
     assert!(succeeded(&o), "{}", explain(&o, &asked, &server));
     assert!(server.is_running());
 }
+
+/// The auth lines of the first recipe in docs/pam.md ("Password + second
+/// factor"), with the modules' absolute paths and `args` on pam_mfa's line.
+fn documented_password_recipe(args: &str) -> Vec<String> {
+    let doc = include_str!("../../docs/pam.md");
+    let section = doc
+        .split("### Password + second factor")
+        .nth(1)
+        .expect("docs/pam.md has the password recipe");
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("the recipe starts with the PAM lines");
+    let lines: Vec<String> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("auth "))
+        .map(|l| {
+            let l = l.trim_start_matches("auth").trim();
+            let l = l.replace("pam_unix.so", PAM_UNIX);
+            match l.strip_suffix("pam_mfa.so") {
+                Some(control) => format!("{control}{} {args}", module().display()),
+                None => l,
+            }
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "two auth lines: {lines:?}");
+    lines
+}
+
+/// Issue 12, item 8: under the documented recipe a wrong password ends the
+/// login before pam_mfa runs, so strangers without the password cannot
+/// make it send pushes, webhook posts or (billed) PhoneChecks: the
+/// simulators count zero requests. The right password reaches the factor
+/// (which proves the zero is not for want of a working path).
+#[test]
+fn a_wrong_password_reaches_no_provider() {
+    if !prerequisites_sshd() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let duo = rt.block_on(mfa_sim::duo::DuoSim::start()).unwrap();
+    let sink = rt
+        .block_on(mfa_sim::webhook_sink::WebhookSink::start(
+            mfa_sim::webhook_sink::Service::Slack,
+        ))
+        .unwrap();
+    let truid = rt.block_on(mfa_sim::truid::TruIdSim::start()).unwrap();
+    let requests = || {
+        (
+            duo.state().requests.len(),
+            sink.received().len(),
+            truid.requests().len(),
+        )
+    };
+
+    let pushed = new_user("sshdp");
+    let posted = new_user("sshdw");
+    let checked = new_user("sshdc");
+    for u in [&pushed, &posted, &checked] {
+        u.set_password("pa55 word");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[users.{}]\nduo_username = \"sshd.push\"\n\
+             [users.{}]\nfactors = [\"webhook\"]\n\
+             [users.{}]\nphone = \"+447700900000\"\nfactors = [\"phonecheck\"]\n",
+            pushed.name, posted.name, checked.name
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("mfa.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\nrequest_timeout_secs = 2\nusers_file = \"{}\"\n\
+             [policy]\nfactors = [\"push\"]\n{}\
+             [webhook]\nurl = \"{}\"\npreset = \"slack\"\n\
+             [phonecheck]\napi_base_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n\
+             redirect_url = \"http://127.0.0.1:9/complete-check\"\n",
+            users.display(),
+            duo.push_section(),
+            sink.url(),
+            truid.uri(),
+            mfa_sim::truid::SIM_CLIENT_ID,
+            mfa_sim::truid::SIM_CLIENT_SECRET,
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &config,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let svc = Services::new();
+    let server = sshd(
+        &svc,
+        "keyboard-interactive",
+        &documented_password_recipe(&format!("config={}", config.display())),
+    );
+    // Whatever the factor asks, an answer: the menu, Enter, a code.
+    let answers = |password: &'static str| {
+        [
+            ("Password", password),
+            ("Passcode or option", "1"),
+            ("Press Enter", ""),
+            ("Code for session", "00000000"),
+        ]
+    };
+
+    for user in [&pushed, &posted, &checked] {
+        let (o, asked) = login(&server, user, "keyboard-interactive", &answers("wrong"));
+        assert!(!o.status.success(), "{}", explain(&o, &asked, &server));
+        assert!(asked.contains("Password"), "{asked}");
+        assert_eq!(
+            requests(),
+            (0, 0, 0),
+            "{}: a wrong password reached a provider: {}",
+            user.name,
+            explain(&o, &asked, &server)
+        );
+    }
+
+    // The right password: Duo is asked, the phone approves, the login
+    // goes through.
+    let (o, asked) = login(&server, &pushed, "keyboard-interactive", &answers("pa55 word"));
+    assert!(succeeded(&o), "{}", explain(&o, &asked, &server));
+    assert!(asked.contains("Passcode or option"), "{asked}");
+    assert!(requests().0 > 0);
+}

@@ -140,10 +140,15 @@ impl LoginRequest {
 
 /// The account whose uid is `uid`, looked up by name and cross-checked:
 /// a name that resolves to another uid (two entries, a case-folding NSS
-/// backend) is no account at all.
+/// backend) is no account at all, and neither is a database that cannot
+/// answer (the session is refused).
 pub fn account_of_uid(uid: u32) -> Option<Account> {
     let name = crate::accounts::name_of_uid(uid)?;
-    SystemAccounts.lookup(&name).filter(|a| a.uid == uid)
+    SystemAccounts
+        .lookup(&name)
+        .ok()
+        .flatten()
+        .filter(|a| a.uid == uid)
 }
 
 impl LoginRequest {
@@ -153,8 +158,10 @@ impl LoginRequest {
         real_uid: u32,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, LoginError> {
+        // `-f NAME` (root only): a database error refuses the session
+        // like an unknown name.
         Self::from_parts(args, real_uid, env, &account_of_uid, &|n| {
-            SystemAccounts.lookup(n)
+            SystemAccounts.lookup(n).ok().flatten()
         })
     }
 }

@@ -29,6 +29,18 @@ pub enum PassMode {
     ForwardPass,
 }
 
+impl PassMode {
+    /// The module argument that chose this mode (`None` for prompting).
+    pub fn argument(self) -> Option<&'static str> {
+        match self {
+            PassMode::Prompt => None,
+            PassMode::TryFirstPass => Some("try_first_pass"),
+            PassMode::UseFirstPass => Some("use_first_pass"),
+            PassMode::ForwardPass => Some("forward_pass"),
+        }
+    }
+}
+
 /// The TOTP options given on the PAM line; `None`/`false` leaves the config
 /// file's value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -163,11 +175,7 @@ impl PamArgs {
                     if let Some(prev) = pass_seen.filter(|_| out.pass != mode) {
                         return Err(invalid(name, format!("conflicts with '{prev}'")));
                     }
-                    pass_seen = Some(match mode {
-                        PassMode::TryFirstPass => "try_first_pass",
-                        PassMode::UseFirstPass => "use_first_pass",
-                        _ => "forward_pass",
-                    });
+                    pass_seen = mode.argument();
                     out.pass = mode;
                 }
                 "secret" => t.secret = Some(value(name, v)?.to_owned()),

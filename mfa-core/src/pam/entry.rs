@@ -26,6 +26,12 @@ pub fn authenticate_pam<R: Runner>(fe: &mut dyn FrontEnd, argv: &[String]) -> Pa
             return PamVerdict::ServiceErr;
         }
     };
+    // A pass option with a plan that names any factor but TOTP is a
+    // misconfigured line, refused before anything is asked or sent.
+    if let Err(e) = super::pass::check_plan(args.pass, &session.factor_lists()) {
+        fe.log(LogLevel::Error, &e.to_string());
+        return PamVerdict::ServiceErr;
+    }
     let ctx = match session.context(fe) {
         Ok(c) => c,
         Err(e) => {

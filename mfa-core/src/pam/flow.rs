@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, SecretAnswer};
-use crate::policy::{Decision, Engine};
+use crate::policy::{Decision, Engine, Plan};
 use crate::session::AuthTok;
 
 use super::args::PassMode;
@@ -42,6 +42,19 @@ pub async fn authenticate(
 ) -> Decision {
     let mut none = NoAuthTok;
     let authtok = authtok.unwrap_or(&mut none);
+    // The code from the password line is for TOTP alone (`pass::check_plan`
+    // refuses such a module line at load); should a plan with another
+    // factor get here anyway, nothing runs and nothing is sent.
+    if let (Some(arg), Plan::Run(kinds)) = (pass.argument(), engine.plan(ctx)) {
+        if let Some(other) = kinds.iter().find(|k| !k.is_local()) {
+            return engine
+                .refuse(
+                    ctx,
+                    format!("{arg} with the {other} factor: the password line is for TOTP only"),
+                )
+                .await;
+        }
+    }
     match pass {
         PassMode::Prompt => engine.authenticate(ctx, conv).await,
         PassMode::ForwardPass => {

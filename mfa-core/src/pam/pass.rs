@@ -10,6 +10,34 @@ use crate::conversation::{Conversation, ConversationError, SecretAnswer};
 /// The single prompt of `forward_pass` (pam_google_authenticator's wording).
 pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 
+/// The pass options hand the code typed with the password to TOTP, the
+/// only factor checked on this host. Any other factor would be answered
+/// with bytes from the password line (a Duo passcode, a webhook code):
+/// so with a pass option, every factor list the login could be planned
+/// from (`lists`: where it is written, and the list) must name TOTP alone,
+/// or the module line is refused, naming the argument.
+pub fn check_plan(
+    pass: super::PassMode,
+    lists: &[(String, Vec<crate::factor::FactorKind>)],
+) -> Result<(), super::PamArgsError> {
+    let Some(arg) = pass.argument() else {
+        return Ok(());
+    };
+    for (place, kinds) in lists {
+        if let Some(other) = kinds.iter().find(|k| !k.is_local()) {
+            return Err(super::PamArgsError::Invalid {
+                arg: arg.to_owned(),
+                message: format!(
+                    "the code typed with the password is only ever checked by TOTP, but {} \
+                     names {other}; remove the option or put factor=totp on this line",
+                    crate::sanitize::for_log(place)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Length of a TOTP/HOTP code as google-authenticator issues them.
 const CODE_DIGITS: usize = 6;
 /// Length of a scratch (emergency) code.

@@ -34,6 +34,7 @@ use crate::factor::{Factor, FactorError, FactorKind, Outcome};
 use crate::phonecheck::truid::{
     CheckState, CheckStatus, CreatedCheck, TruIdClient, TruIdError, CHECKS_PATH,
 };
+use crate::provider::decoy;
 use crate::sanitize::strip_control;
 
 pub const SCAN_INFO: &str =
@@ -116,6 +117,15 @@ impl PhoneCheckFactor {
             pc.redirect_url.get_ref().clone(),
             Duration::from_millis(pc.poll_interval()),
             Duration::from_secs(*config.general.login_timeout_secs.get_ref()),
+        ))
+    }
+
+    /// When this login's phone check must be over: a margin before the
+    /// factor's login timeout (counted from now) and the login's deadline.
+    fn login_deadline(&self, ctx: &AuthContext) -> Instant {
+        let margin = Duration::from_secs(2);
+        (Instant::now() + self.login_timeout.saturating_sub(margin)).min(Instant::from_std(
+            ctx.deadline.checked_sub(margin).unwrap_or(ctx.deadline),
         ))
     }
 
@@ -262,11 +272,7 @@ impl Factor for PhoneCheckFactor {
                 "no terminal to show the QR code; no check created".into(),
             ));
         }
-        let started = Instant::now();
-        let margin = Duration::from_secs(2);
-        let login_deadline = (started + self.login_timeout.saturating_sub(margin)).min(
-            Instant::from_std(ctx.deadline.checked_sub(margin).unwrap_or(ctx.deadline)),
-        );
+        let login_deadline = self.login_deadline(ctx);
         let check = match self.create(phone, login_deadline, conv).await? {
             Ok(c) => c,
             Err(outcome) => return Ok(outcome),
@@ -306,8 +312,11 @@ impl Factor for PhoneCheckFactor {
         Ok(Outcome::Deny(outcome))
     }
 
-    /// Show what an enrolled user sees: a QR code of a plausible (random)
-    /// check URL and the same prompt. Nothing is sent to the provider.
+    /// What an enrolled user whose phone does nothing goes through: the
+    /// wait for the token and the check, a QR code of a plausible (random)
+    /// check URL and the same prompt, then the check's timeout. Nothing is
+    /// sent to the provider (each check is charged); no check has a ttl,
+    /// so the provider's usual one is assumed.
     async fn decoy(
         &self,
         ctx: &AuthContext,
@@ -316,6 +325,7 @@ impl Factor for PhoneCheckFactor {
         if !ctx.interactive {
             return conv.error(MSG_NEEDS_TERMINAL).await;
         }
+        let login_deadline = self.login_deadline(ctx);
         let mut b = [0u8; 16];
         let _ = ctx.rng.fill(&mut b);
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -328,9 +338,25 @@ impl Factor for PhoneCheckFactor {
             &h[20..32]
         );
         let url = format!("{}{CHECKS_PATH}/{id}/redirect", self.client.base_url());
+        // The token and the check: a new connection and two requests.
+        decoy::pause(ctx, decoy::ROUND_TRIP, decoy::FIRST_REQUEST + 1, login_deadline).await;
+        let deadline = (Instant::now() + DEFAULT_TTL).min(login_deadline);
         if let Err(FactorError::Conversation(e)) = show_qr(conv, &url).await {
             return Err(e);
         }
-        conv.prompt_visible(ENTER_PROMPT).await.map(drop)
+        // As the real factor: the check's deadline runs while the prompt is
+        // open, and after Enter the wait goes on until it passes.
+        let entered = tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline) => false,
+            answer = conv.prompt_visible(ENTER_PROMPT) => {
+                answer?;
+                true
+            }
+        };
+        if entered {
+            tokio::time::sleep_until(deadline).await;
+        }
+        conv.error(MSG_TIMEOUT).await
     }
 }

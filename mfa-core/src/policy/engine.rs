@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError, FailMode, Require, Unenrolled, UsersDb}
 use crate::context::AuthContext;
 use crate::conversation::Conversation;
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
+use crate::sanitize::for_log;
 use crate::session::{NetworkRunner, Runner};
 use crate::state::Fleet;
 use crate::totp::TotpFactor;
@@ -198,11 +199,12 @@ impl Engine {
     /// The factors `ctx.user` would be asked for, or `None` when a rule
     /// skips or denies them.
     pub fn plan(&self, ctx: &AuthContext) -> Plan {
+        let account = ctx.account().ok().flatten();
         plan(
             &self.config,
             &self.users,
             &ctx.user,
-            ctx.account().as_ref(),
+            account.as_ref(),
             ctx.accounts.as_ref(),
             self.override_factors.as_deref(),
         )
@@ -224,6 +226,19 @@ impl Engine {
 
     /// Decide one login. Always returns; never after `ctx.deadline`.
     pub async fn authenticate(&self, ctx: &AuthContext, conv: &mut dyn Conversation) -> Decision {
+        // A case-insensitive account database (SSSD, winbind) may answer
+        // `root` for `ROOT`: the login is then root's for every rule,
+        // enrolment and state file, never skipped for the near miss.
+        let renamed = ctx.canonical();
+        let given = renamed.as_ref().map(|_| ctx.user.clone());
+        let ctx = renamed.as_ref().unwrap_or(ctx);
+        if let Some(given) = &given {
+            tracing::info!(
+                given = %for_log(given),
+                account = %for_log(&ctx.user),
+                "user name resolved to the account's own spelling"
+            );
+        }
         let mut ran = Vec::new();
         let work: Work<'_> = Box::pin(self.decide(ctx, conv, &mut ran));
         let (decided, noted) = crate::audit::with_notes(self.timer.until(ctx.deadline, work)).await;
@@ -236,7 +251,18 @@ impl Engine {
                 }
             }
         };
-        let record = self.write_audit(ctx, &ran, &decision, noted);
+        let record = self.write_audit(ctx, &ran, &decision, noted, given.as_deref());
+        if let Some(fleet) = &self.fleet {
+            fleet.audit(&record).await;
+        }
+        decision
+    }
+
+    /// Deny without running anything (a misuse found at run time), with
+    /// the login's one audit record.
+    pub async fn refuse(&self, ctx: &AuthContext, reason: String) -> Decision {
+        let decision = Decision::Deny { reason };
+        let record = self.write_audit(ctx, &[], &decision, Noted::default(), None);
         if let Some(fleet) = &self.fleet {
             fleet.audit(&record).await;
         }
@@ -249,6 +275,7 @@ impl Engine {
         ran: &[FactorKind],
         decision: &Decision,
         noted: Noted,
+        given: Option<&str>,
     ) -> AuditRecord {
         let mut reason = match decision {
             Decision::Allow { factor, fail_open } => match (factor, fail_open) {
@@ -263,6 +290,9 @@ impl Engine {
         };
         if let (Decision::Allow { .. }, Some(detail)) = (decision, &noted.detail) {
             reason = format!("{reason} ({detail})");
+        }
+        if let Some(given) = given {
+            reason = format!("{reason} (name given as \"{given}\")");
         }
         let session = noted.session;
         let record = AuditRecord {
@@ -288,7 +318,26 @@ impl Engine {
         conv: &mut dyn Conversation,
         ran: &mut Vec<FactorKind>,
     ) -> Decision {
-        let kinds = match self.plan(ctx) {
+        let plan = self.plan(ctx);
+        // Only an account that exists can be enrolled, skipped or checked.
+        // An unknown name gets the decoy and is denied, whatever
+        // `unenrolled` or `nullok` say (as pam_google_authenticator fails
+        // there); a database that cannot answer denies the same way.
+        let stranger = match ctx.account() {
+            Ok(Some(_)) => None,
+            Ok(None) => Some("unknown user".to_owned()),
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                Some(format!("account lookup failed: {e}"))
+            }
+        };
+        if let Some(reason) = stranger {
+            if let Plan::Run(kinds) = &plan {
+                self.decoy(ctx, conv, kinds).await;
+            }
+            return Decision::Deny { reason };
+        }
+        let kinds = match plan {
             Plan::Skip => {
                 return Decision::Ignore {
                     reason: "skip rule".into(),
@@ -411,7 +460,7 @@ impl Engine {
         }
     }
 
-    /// No factor applies to this user (or the user does not exist). With
+    /// No factor applies to this user. With
     /// `unenrolled = deny` the person is prompted exactly as an enrolled
     /// user would be, so that account names cannot be probed.
     async fn unenrolled(
@@ -439,13 +488,19 @@ impl Engine {
                 }
             }
             Unenrolled::Deny => {
-                if let Some(first) = kinds.first().and_then(|k| self.factors.get(k)) {
-                    let _ = first.decoy(ctx, conv).await;
-                }
+                self.decoy(ctx, conv, kinds).await;
                 Decision::Deny {
                     reason: "not enrolled".into(),
                 }
             }
+        }
+    }
+
+    /// What an enrolled user of the plan's first factor goes through (that
+    /// factor's failure ends an enrolled user's login too), then nothing.
+    async fn decoy(&self, ctx: &AuthContext, conv: &mut dyn Conversation, kinds: &[FactorKind]) {
+        if let Some(first) = kinds.first().and_then(|k| self.factors.get(k)) {
+            let _ = first.decoy(ctx, conv).await;
         }
     }
 }

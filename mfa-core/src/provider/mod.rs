@@ -5,6 +5,7 @@
 //! payloads.
 
 pub mod body;
+pub mod decoy;
 pub mod error;
 pub mod http;
 

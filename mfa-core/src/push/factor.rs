@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
+use super::decoy::{Decoy, DecoyKey, DecoyTiming};
 use super::menu::{Choice, Menu};
 use super::username::{DuoUsername, DuoUsernameError};
 use crate::config::{Config, ConfigError, PushConfig, UsersDb};
@@ -71,6 +72,8 @@ pub struct PushFactor {
     prompts: u32,
     users: Arc<UsersDb>,
     timing: Timing,
+    decoy_timing: DecoyTiming,
+    decoy_key: DecoyKey,
 }
 
 /// Why an attempt stopped early.
@@ -105,9 +108,10 @@ impl PushFactor {
         config: &Config,
         users: Arc<UsersDb>,
     ) -> Result<Self, HttpSetupError> {
+        let skey = push.skey.get_ref().expose_secret();
         let client = DuoClient::new(&DuoSettings {
             ikey: push.ikey.get_ref(),
-            skey: push.skey.get_ref().expose_secret(),
+            skey,
             host: push.host.get_ref(),
             http: HttpSettings {
                 timeout: Duration::from_secs(*config.general.request_timeout_secs.get_ref()),
@@ -122,6 +126,8 @@ impl PushFactor {
             prompts: *push.prompts.get_ref(),
             users,
             timing: Timing::from_config(config),
+            decoy_timing: DecoyTiming::default(),
+            decoy_key: DecoyKey::from_skey(skey),
         })
     }
 
@@ -146,6 +152,23 @@ impl PushFactor {
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
         self
+    }
+
+    /// Other waits for the decoy (tests: Duo's 60 s push timeout is long).
+    pub fn with_decoy_timing(mut self, timing: DecoyTiming) -> Self {
+        self.decoy_timing = timing;
+        self
+    }
+
+    /// The whole exchange's deadline: the factor's own limit, and in any
+    /// case a margin before the login's so it reports its own timeout
+    /// first.
+    fn deadline(&self, ctx: &AuthContext) -> Instant {
+        (Instant::now() + self.timing.deadline).min(Instant::from_std(
+            ctx.deadline
+                .checked_sub(DEADLINE_MARGIN)
+                .unwrap_or(ctx.deadline),
+        ))
     }
 
     /// Other 429 back-off when no `Retry-After` is given (tests).
@@ -312,13 +335,7 @@ impl Factor for PushFactor {
             Some(Err(e)) => return Ok(Outcome::Deny(format!("login name as Duo user: {e}"))),
         };
         let duo_user = duo_name.as_str();
-        // The factor's own limit, and in any case a margin before the
-        // login's deadline so it reports its own timeout first.
-        let deadline = (Instant::now() + self.timing.deadline).min(Instant::from_std(
-            ctx.deadline
-                .checked_sub(DEADLINE_MARGIN)
-                .unwrap_or(ctx.deadline),
-        ));
+        let deadline = self.deadline(ctx);
 
         // Stage 1, before the authentication starts: failmode may apply.
         let server_time = match self.client.ping(deadline).await {
@@ -445,28 +462,22 @@ impl Factor for PushFactor {
         )))
     }
 
-    /// An unknown user sees what an enrolled one sees first: the menu and
-    /// its prompt (with autopush, the push message and its Enter prompt;
-    /// without a terminal, the push message).
+    /// An unknown or unenrolled user goes through what an enrolled one
+    /// who cannot approve goes through, message for message and wait for
+    /// wait (`decoy.rs`); Duo hears nothing.
     async fn decoy(
         &self,
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<(), ConversationError> {
-        if !ctx.interactive {
-            return conv.info(PUSHED).await;
+        Decoy {
+            timing: self.decoy_timing,
+            autopush: self.autopush,
+            prompts: self.prompts,
+            deadline: self.deadline(ctx),
+            key: &self.decoy_key,
         }
-        if self.autopush {
-            conv.info(PUSHED).await?;
-            return conv.prompt_visible(ENTER_PUSH).await.map(drop);
-        }
-        let devices: Vec<crate::push::duo::Device> = serde_json::from_value(serde_json::json!([{
-            "device": "decoy", "type": "phone", "number": "XXX-XXX-0100",
-            "capabilities": ["push", "phone", "sms"],
-        }]))
-        .unwrap_or_default();
-        let menu = Menu::from_devices(&devices);
-        conv.info(&menu.render(&ctx.user)).await?;
-        conv.prompt_visible(&menu.prompt()).await.map(drop)
+        .run(ctx, conv)
+        .await
     }
 }

@@ -9,11 +9,13 @@
 //! - [`username`]: Duo user names, checked when the users file is loaded.
 
 pub mod config;
+mod decoy;
 pub mod duo;
 mod factor;
 mod menu;
 pub mod username;
 
+pub use decoy::{DecoyTiming, SMS_SENT, TIMED_OUT, WRONG_PASSCODE};
 pub use factor::{PushFactor, Timing, CALLING, ENTER_CALL, ENTER_PUSH, INVALID, PUSHED};
 pub use menu::{Choice, Menu};
 pub use username::{DuoUsername, DuoUsernameError};

@@ -99,14 +99,40 @@ impl Session {
         Ok(ctx)
     }
 
+    /// Every factor list a login could be planned from, with where it is
+    /// written: the override (`factor=`) alone if there is one, else
+    /// `policy.factors`, each rule's list and each user's in the users
+    /// file.
+    pub fn factor_lists(&self) -> Vec<(String, Vec<FactorKind>)> {
+        if let Some(list) = &self.factors {
+            return vec![("factor=".to_owned(), list.clone())];
+        }
+        let mut lists = vec![(
+            "policy.factors".to_owned(),
+            self.config.policy.factors.get_ref().clone(),
+        )];
+        for (i, rule) in self.config.policy.rules.iter().enumerate() {
+            if let Some(list) = &rule.factors {
+                lists.push((format!("policy.rules[{i}].factors"), list.clone()));
+            }
+        }
+        for (name, entry) in &self.users.users {
+            if let Some(list) = &entry.factors {
+                lists.push((format!("users.{name}.factors"), list.clone()));
+            }
+        }
+        lists
+    }
+
     /// The factors `ctx.user` will be asked for (none when a rule skips or
     /// denies).
     pub fn planned(&self, ctx: &AuthContext) -> Vec<FactorKind> {
+        let account = ctx.account().ok().flatten();
         match plan(
             &self.config,
             &self.users,
             &ctx.user,
-            ctx.account().as_ref(),
+            account.as_ref(),
             ctx.accounts.as_ref(),
             self.factors.as_deref(),
         ) {
@@ -141,6 +167,10 @@ impl Session {
         ctx: AuthContext,
         fe: &dyn FrontEnd,
     ) -> Result<Prepared<R>, SessionError> {
+        // The plan is the canonical account's (`ROOT` resolved to `root`
+        // plans, and runs, as root); the engine does the same for callers
+        // that come to it directly.
+        let ctx = ctx.canonical().unwrap_or(ctx);
         let kinds = self.planned(&ctx);
         if !R::runs_config(&self.config) || kinds.iter().any(|&k| !R::runs(k)) {
             return Err(SessionError::NeedsNetwork);

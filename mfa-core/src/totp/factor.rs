@@ -59,11 +59,7 @@ impl TotpFactor {
         let owner = if self.settings.no_strict_owner {
             None
         } else if let Some(name) = &self.settings.user {
-            let owner = ctx
-                .accounts
-                .lookup(name)
-                .ok_or_else(|| FactorError::Config(format!("totp.user: no such user '{name}'")))?;
-            Some(owner.uid)
+            Some(user_account(ctx, name)?.uid)
         } else {
             Some(account.uid)
         };
@@ -83,13 +79,21 @@ impl TotpFactor {
         account: &Account,
     ) -> Result<(u32, u32), FactorError> {
         match &self.settings.user {
-            Some(name) => ctx
-                .accounts
-                .lookup(name)
-                .map(|a| (a.uid, a.gid))
-                .ok_or_else(|| FactorError::Config(format!("totp.user: no such user '{name}'"))),
+            Some(name) => user_account(ctx, name).map(|a| (a.uid, a.gid)),
             None => Ok((account.uid, account.gid)),
         }
+    }
+}
+
+/// The `user=` account that owns every state file.
+fn user_account(ctx: &AuthContext, name: &str) -> Result<Account, FactorError> {
+    match ctx.accounts.lookup(name) {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err(FactorError::Config(format!(
+            "totp.user: no such user '{}'",
+            crate::sanitize::for_log(name)
+        ))),
+        Err(e) => Err(FactorError::State(format!("totp.user: {e}"))),
     }
 }
 
@@ -116,8 +120,14 @@ impl Factor for TotpFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, FactorError> {
-        let Some(account) = ctx.account() else {
-            return Ok(Outcome::NotEnrolled);
+        // Not enrolled means only: the account exists and has no state file.
+        // The engine denies unknown names (after the decoy) before any
+        // factor runs; a caller that did not gets a deny here, never
+        // "not enrolled", which `nullok` would step over.
+        let account = match ctx.account() {
+            Ok(Some(account)) => account,
+            Ok(None) => return Ok(Outcome::Deny("no such account".into())),
+            Err(e) => return Err(FactorError::State(e.to_string())),
         };
         let opts = VerifyOptions {
             noskewadj: self.settings.noskewadj,

@@ -17,6 +17,7 @@ use crate::config::{Config, ConfigError};
 use crate::context::AuthContext;
 use crate::conversation::{Conversation, ConversationError, SecretAnswer};
 use crate::factor::{Factor, FactorError, FactorKind, Outcome};
+use crate::provider::decoy;
 use crate::provider::http::HttpSettings;
 use crate::webhook::client::{DeliveryError, WebhookClient};
 
@@ -147,8 +148,13 @@ impl Factor for WebhookFactor {
         ctx: &AuthContext,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, FactorError> {
-        if ctx.account().is_none() {
-            return Ok(Outcome::NotEnrolled);
+        // Every existing account is enrolled (the channel is the factor).
+        // The engine denies unknown names before any factor runs; here too
+        // they are denied, never "not enrolled", and nothing is posted.
+        match ctx.account() {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(Outcome::Deny("no such account".into())),
+            Err(e) => return Err(FactorError::State(e.to_string())),
         }
         if !ctx.interactive {
             // A deny, not NotEnrolled: `unenrolled = allow` must not turn
@@ -198,7 +204,8 @@ impl Factor for WebhookFactor {
         )))
     }
 
-    /// What an enrolled user whose code is wrong sees, message for message;
+    /// What an enrolled user whose code is wrong sees, message for message
+    /// and wait for wait (the post's round trips, the code's expiry);
     /// nothing is posted.
     async fn decoy(
         &self,
@@ -210,9 +217,17 @@ impl Factor for WebhookFactor {
         }
         let tag = session_tag(ctx.rng.as_ref()).unwrap_or_else(|_| "ACDEF".into());
         audit::note_session(&tag);
+        let issued = ctx.now();
+        // The post: connection, TLS and the request.
+        let deadline = tokio::time::Instant::from_std(ctx.deadline);
+        decoy::pause(ctx, decoy::ROUND_TRIP, decoy::FIRST_REQUEST, deadline).await;
         conv.info(&sent_message(&tag)).await?;
+        let expires = issued.saturating_add(self.expiry_secs);
         for attempt in 1..=self.attempts {
             drop(self.ask(conv, &tag).await?);
+            if ctx.now() >= expires {
+                return conv.error(EXPIRED_MESSAGE).await;
+            }
             if attempt < self.attempts {
                 conv.error(&wrong_message(self.attempts - attempt)).await?;
             }

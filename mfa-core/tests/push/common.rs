@@ -8,11 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mfa_core::accounts::StaticAccounts;
 use mfa_core::config::{UserEntry, UsersDb};
 use mfa_core::context::FixedClock;
 use mfa_core::conversation::scripted::{ScriptedConversation, Step};
 use mfa_core::phonecheck::PhoneNumber;
-use mfa_core::push::{DuoUsername, PushFactor, Timing};
+use mfa_core::push::{DecoyTiming, DuoUsername, PushFactor, Timing};
 use mfa_core::{AuthContext, Config, Decision, Engine, FactorKind};
 use mfa_sim::duo::DuoSim;
 pub use mfa_testkit::audit::Capture;
@@ -90,18 +91,34 @@ pub fn engine_with(cfg: Config, timing: Timing, audit: &Capture) -> Engine {
     let f = PushFactor::new(&push, &cfg, Arc::new(users.clone()))
         .unwrap()
         .with_timing(timing)
-        .with_backoff(Duration::from_millis(50));
+        .with_backoff(Duration::from_millis(50))
+        .with_decoy_timing(decoy_timing());
     let mut e = Engine::with_factors(cfg, users, vec![Arc::new(f)]).unwrap();
     e.add_audit_sink(Box::new(audit.clone()));
     e
+}
+
+/// The decoy's waits, short: Duo's 60 s push timeout becomes 200 ms.
+pub fn decoy_timing() -> DecoyTiming {
+    DecoyTiming {
+        round_trip: Duration::from_millis(1),
+        answer_timeout: Duration::from_millis(200),
+    }
 }
 
 pub fn engine(sim: &DuoSim, failmode: &str, push_extra: &str, audit: &Capture) -> Engine {
     engine_with(config(sim, failmode, push_extra), fast(), audit)
 }
 
+/// The accounts that exist: every name in [`users`] and `dave` (an
+/// account without a push enrolment); `mallory` does not exist.
+pub fn accounts() -> StaticAccounts {
+    StaticAccounts::named(&["alice", "bob", "carol", "dave", CONTROL_USER, ODD_USER])
+}
+
 pub fn ctx(user: &str) -> AuthContext {
     let mut c = AuthContext::new(user, "sshd");
+    c.accounts = Arc::new(accounts());
     c.clock = Arc::new(FixedClock(NOW));
     c.rhost = Some("198.51.100.4".into());
     c.hostname = "bastion".into();

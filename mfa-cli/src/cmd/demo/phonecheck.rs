@@ -139,6 +139,8 @@ pub fn leg(auto: bool, qr: &QrFormat) -> Result<Leg, CliError> {
         println!("1. Enrolled user '{DEMO_USER}' with phone {DEMO_PHONE} (mfa user add {DEMO_USER} --phone {DEMO_PHONE}).");
         println!("   tru.ID simulator: {}   callback (mfa serve): http://{cb_addr}{CALLBACK_PATH}", sim.uri());
         let mut ctx = AuthContext::new(DEMO_USER, "mfa-demo");
+        // The demo's user does not exist on this machine.
+        ctx.accounts = Arc::new(mfa_core::accounts::StaticAccounts::named(&[DEMO_USER]));
         ctx.rhost = Some("203.0.113.7".into());
 
         println!("\n2. Log in: the server creates a PhoneCheck and shows its link as a QR code:");

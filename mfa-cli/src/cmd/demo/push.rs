@@ -64,7 +64,9 @@ pub fn leg(dir: &Path, auto: bool) -> Result<Leg, CliError> {
         deadline: Duration::from_secs(30),
     });
     let engine = Engine::with_factors(config, users, vec![Arc::new(factor)])?;
-    let mut ctx = AuthContext::new(user, "mfa-demo");
+    let mut ctx = AuthContext::new(user.clone(), "mfa-demo");
+    // The demo's user need not exist on this machine.
+    ctx.accounts = Arc::new(mfa_core::accounts::StaticAccounts::named(&[user.as_str()]));
     ctx.rhost = Some("203.0.113.7".into());
 
     println!(

@@ -247,15 +247,17 @@ fn a_network_plan_is_handed_over_before_anything_is_asked() {
     let e = enrolled("");
     let cfg = "[policy]\nfactors = [\"webhook\", \"totp\"]\n\
                [webhook]\nurl = \"http://127.0.0.1:9/hook\"\npreset = \"generic\"\n";
-    // An empty script: the lean runner must not prompt, log or audit.
+    // An empty script: the lean runner must not prompt, log or audit, and
+    // leaves PAM_AUTHTOK alone.
     let mut h = ScriptedHandle::new(&e.user, vec![]);
-    let args = e.args_with_config(cfg, &["forward_pass"]);
+    h.tok = Tok(Some("hunter2".into()));
+    let args = e.args_with_config(cfg, &["debug"]);
     assert_eq!(
         authenticate_pam::<LocalRunner>(&mut h, &args),
         PamVerdict::NeedsNetwork
     );
     assert!(h.logged().is_empty(), "{:?}", h.logged());
-    assert_eq!(h.tok.0, None);
+    assert_eq!(h.tok.0.as_deref(), Some("hunter2"));
     // factor= on the PAM line narrows the plan back to TOTP: no hand-over.
     let mut h = ScriptedHandle::new(
         &e.user,
@@ -291,4 +293,76 @@ fn debug_logs_the_decision_without_the_code() {
         PamVerdict::Success
     );
     assert!(h.logged().iter().all(|(_, m)| !m.contains(&code)));
+}
+
+/// Issue 12, item 4: the pass options hand the code typed with the
+/// password to TOTP alone. With a plan that could name any other factor,
+/// from any list (policy, a rule, a user's entry, `factor=`), the line is
+/// refused as a configuration error naming the argument, in both objects,
+/// before anything is asked, sent or stored in PAM_AUTHTOK.
+#[test]
+fn a_pass_option_with_any_factor_but_totp_is_a_config_error() {
+    let e = enrolled("");
+    let webhook = "[webhook]\nurl = \"http://127.0.0.1:9/hook\"\npreset = \"generic\"\n";
+    let users = e.dir.path().join("users.toml");
+    std::fs::write(&users, "[users.someone]\nfactors = [\"webhook\"]\n").unwrap();
+    let cases = [
+        (
+            format!("[policy]\nfactors = [\"totp\", \"webhook\"]\n{webhook}"),
+            vec![],
+            "policy.factors names webhook",
+        ),
+        (
+            format!(
+                "[[policy.rules]]\ngroups = [\"ops\"]\nfactors = [\"webhook\"]\n{webhook}"
+            ),
+            vec![],
+            "policy.rules[0].factors names webhook",
+        ),
+        (
+            format!("[general]\nusers_file = \"{}\"\n{webhook}", users.display()),
+            vec![],
+            "users.someone.factors names webhook",
+        ),
+        (webhook.to_owned(), vec!["factor=webhook"], "factor= names webhook"),
+    ];
+    for option in ["forward_pass", "use_first_pass", "try_first_pass"] {
+        for (cfg, extra, names) in &cases {
+            let mut extra = extra.clone();
+            extra.push(option);
+            let args = e.args_with_config(cfg, &extra);
+            let expected = format!("module argument '{option}'");
+            for lean in [true, false] {
+                let mut h = ScriptedHandle::new(&e.user, vec![])
+                    .expect_log(LogLevel::Error, &expected)
+                    .expect_log(LogLevel::Error, names);
+                h.tok = Tok(Some(format!("hunter2{}", code_now())));
+                let v = if lean {
+                    authenticate_pam::<LocalRunner>(&mut h, &args)
+                } else {
+                    authenticate_pam::<NetworkRunner>(&mut h, &args)
+                };
+                assert_eq!(v, PamVerdict::ServiceErr, "{option} {names}");
+                assert_eq!(
+                    h.tok.0,
+                    Some(format!("hunter2{}", code_now())),
+                    "PAM_AUTHTOK untouched"
+                );
+            }
+        }
+        // factor=totp on the line narrows every plan to TOTP: allowed.
+        let args = e.args_with_config(&cases[0].0, &["factor=totp", option]);
+        let typed = format!("hunter2{}", code_now());
+        let steps = match option {
+            "forward_pass" => vec![ScriptedConversation::secret(
+                crate::pam::pass::FORWARD_PASS_PROMPT,
+                &typed,
+            )],
+            _ => vec![],
+        };
+        let mut h = ScriptedHandle::new(&e.user, steps);
+        h.tok = Tok(Some(typed));
+        let v = authenticate_pam::<LocalRunner>(&mut h, &args);
+        assert_eq!(v, PamVerdict::Success, "{option} with factor=totp");
+    }
 }
