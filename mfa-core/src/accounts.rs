@@ -40,9 +40,11 @@ pub trait Accounts: Send + Sync {
     fn lookup(&self, name: &str) -> Result<Option<Account>, AccountError>;
 
     /// Whether `account` is a member of the group named exactly `group`
-    /// (its primary group included).
-    fn member_of(&self, account: &Account, group: &str) -> bool {
-        account.groups.iter().any(|g| g == group)
+    /// (its primary group included). `Err` when the database could not
+    /// say: never taken for "not a member", which would let a `deny`
+    /// group rule pass everyone by while a directory is down.
+    fn member_of(&self, account: &Account, group: &str) -> Result<bool, AccountError> {
+        Ok(account.groups.iter().any(|g| g == group))
     }
 }
 
@@ -70,26 +72,37 @@ impl Accounts for SystemAccounts {
     }
 
     /// One `getgrnam` for the named group, then the account's group list:
-    /// only the groups a rule names are ever resolved.
-    fn member_of(&self, account: &Account, group: &str) -> bool {
+    /// only the groups a rule names are ever resolved. A group that does
+    /// not exist has no members; a lookup that fails is an error.
+    fn member_of(&self, account: &Account, group: &str) -> Result<bool, AccountError> {
         if group.is_empty() || group.contains('\0') {
-            return false;
+            return Ok(false);
         }
-        let Ok(Some(g)) = Group::from_name(group) else {
-            return false;
+        let failed = |what: &str, e: nix::Error| {
+            AccountError(format!(
+                "{what} of group '{}': {}",
+                crate::sanitize::for_log(group),
+                e.desc()
+            ))
+        };
+        let g = match Group::from_name(group) {
+            Ok(Some(g)) => g,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(failed("lookup", e)),
         };
         // NSS backends may match case-insensitively; we match exactly.
         if g.name != group {
-            return false;
+            return Ok(false);
         }
         if g.gid.as_raw() == account.gid {
-            return true;
+            return Ok(true);
         }
         let Ok(cname) = std::ffi::CString::new(account.name.as_str()) else {
-            return false;
+            return Ok(false);
         };
         nix::unistd::getgrouplist(&cname, Gid::from_raw(account.gid))
-            .is_ok_and(|gids| gids.contains(&g.gid))
+            .map(|gids| gids.contains(&g.gid))
+            .map_err(|e| failed("membership", e))
     }
 }
 
@@ -143,9 +156,9 @@ mod tests {
     fn root_exists_and_names_match_exactly() {
         let root = SystemAccounts.lookup("root").unwrap().unwrap();
         assert_eq!((root.uid, root.name.as_str()), (0, "root"));
-        assert!(SystemAccounts.member_of(&root, "root"));
-        assert!(!SystemAccounts.member_of(&root, "ROOT"));
-        assert!(!SystemAccounts.member_of(&root, "no-such-group-x9"));
+        assert_eq!(SystemAccounts.member_of(&root, "root"), Ok(true));
+        assert_eq!(SystemAccounts.member_of(&root, "ROOT"), Ok(false));
+        assert_eq!(SystemAccounts.member_of(&root, "no-such-group-x9"), Ok(false));
         // The files backend is case-sensitive: ROOT is nobody here.
         assert_eq!(SystemAccounts.lookup("ROOT"), Ok(None));
         assert_eq!(SystemAccounts.lookup("ro\0ot"), Ok(None));

@@ -39,6 +39,14 @@ impl Accounts for Scripted {
             _ => Ok(None),
         }
     }
+
+    /// The group directory is down for the group `remote` only.
+    fn member_of(&self, _account: &Account, group: &str) -> Result<bool, AccountError> {
+        match group {
+            "remote" => Err(AccountError("Input/output error".into())),
+            _ => Ok(false),
+        }
+    }
 }
 
 struct Fixture {
@@ -211,4 +219,42 @@ fn another_spelling_is_checked_as_the_canonical_account_never_skipped() {
     );
     let d = run(&e, &ctx(&f, "ALICE"), vec![]);
     assert_eq!(deny_reason(&d), "deny rule");
+}
+
+/// A group lookup that fails is not "not a member": a `deny` (or `skip`)
+/// rule for that group denies everyone it cannot rule out, even with
+/// nullok, instead of letting them by; an unaffected group's rule still
+/// works.
+#[test]
+fn a_group_lookup_that_fails_denies_instead_of_passing_a_group_rule() {
+    let f = fixture();
+    for action in ["deny", "skip"] {
+        let audit = Capture::default();
+        let e = engine(
+            &format!(
+                "[general]\nunenrolled = \"allow\"\n\
+                 [[policy.rules]]\ngroups = [\"remote\"]\naction = \"{action}\"\n"
+            ),
+            &audit,
+        );
+        for user in ["dave", "alice"] {
+            let d = run(&e, &ctx(&f, user), vec![]);
+            let why = deny_reason(&d);
+            assert!(
+                why.starts_with("account lookup failed") && why.contains("Input/output error"),
+                "{action} {user}: {why}"
+            );
+        }
+        assert_eq!(audit.0.lock().unwrap()[0].decision, "deny");
+    }
+    // The same deny rule on a group that answers: not a member, so dave
+    // (not enrolled) is stepped over as before.
+    let audit = Capture::default();
+    let e = engine(
+        "[general]\nunenrolled = \"allow\"\n\
+         [[policy.rules]]\ngroups = [\"local\"]\naction = \"deny\"\n",
+        &audit,
+    );
+    let d = run(&e, &ctx(&f, "dave"), vec![]);
+    assert!(matches!(d, Decision::Ignore { .. }), "{d:?}");
 }

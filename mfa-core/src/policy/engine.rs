@@ -348,6 +348,12 @@ impl Engine {
                     reason: "deny rule".into(),
                 }
             }
+            Plan::Fail(why) => {
+                tracing::error!(error = %why, "the policy's group rules cannot be evaluated");
+                return Decision::Deny {
+                    reason: format!("account lookup failed: {why}"),
+                };
+            }
             Plan::Run(k) => k,
         };
 

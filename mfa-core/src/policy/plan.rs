@@ -12,6 +12,10 @@ pub enum Plan {
     Skip,
     /// A rule says deny.
     Deny,
+    /// Which rule applies cannot be told (a group lookup failed): deny,
+    /// for this reason. A rule that cannot be evaluated is never taken as
+    /// "does not match", or a `deny` group rule would fail open.
+    Fail(String),
 }
 
 /// Decide the plan for `user`. Users are matched by exact name, groups by
@@ -26,10 +30,27 @@ pub fn plan(
     accounts: &dyn Accounts,
     override_factors: Option<&[FactorKind]>,
 ) -> Plan {
-    let rule = config.policy.rules.iter().find(|r| {
-        r.users.iter().any(|u| u == user)
-            || account.is_some_and(|a| r.groups.iter().any(|g| accounts.member_of(a, g)))
-    });
+    let mut rule = None;
+    for r in &config.policy.rules {
+        if r.users.iter().any(|u| u == user) {
+            rule = Some(r);
+            break;
+        }
+        let Some(a) = account else { continue };
+        for g in &r.groups {
+            match accounts.member_of(a, g) {
+                Ok(false) => {}
+                Ok(true) => {
+                    rule = Some(r);
+                    break;
+                }
+                Err(e) => return Plan::Fail(e.to_string()),
+            }
+        }
+        if rule.is_some() {
+            break;
+        }
+    }
     match rule.map(|r| r.action) {
         Some(RuleAction::Skip) => return Plan::Skip,
         Some(RuleAction::Deny) => return Plan::Deny,
@@ -50,6 +71,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::AccountError;
     use crate::config::UserEntry;
     use std::path::Path;
 
@@ -117,6 +139,63 @@ action = "deny"
         assert_eq!(
             plan(&cfg, &users, "[a-z]*", None, &db, None),
             Plan::Run(vec![FactorKind::Push, FactorKind::Totp])
+        );
+    }
+
+    /// A group database that cannot answer.
+    struct Down;
+
+    impl Accounts for Down {
+        fn lookup(&self, _name: &str) -> Result<Option<Account>, AccountError> {
+            Ok(None)
+        }
+        fn member_of(&self, _account: &Account, _group: &str) -> Result<bool, AccountError> {
+            Err(AccountError("Input/output error".into()))
+        }
+    }
+
+    /// A group lookup that fails is neither "member" nor "not a member":
+    /// a `deny` (or `skip`, or factors) group rule makes the plan fail
+    /// instead of being passed by; a rule matched by name before it still
+    /// applies, and without group rules nothing is looked up.
+    #[test]
+    fn a_failed_group_lookup_fails_the_plan_never_passes_a_deny_rule() {
+        let rules = |action: &str| {
+            Config::parse(
+                Path::new("t"),
+                &format!(
+                    "[[policy.rules]]\nusers = [\"svc\"]\naction = \"skip\"\n\
+                     [[policy.rules]]\ngroups = [\"contractors\"]\naction = \"{action}\"\n"
+                ),
+            )
+            .unwrap()
+        };
+        let users = UsersDb::default();
+        for action in ["deny", "skip", "factors"] {
+            let cfg = if action == "factors" {
+                Config::parse(
+                    Path::new("t"),
+                    "[[policy.rules]]\ngroups = [\"contractors\"]\nfactors = [\"totp\"]\n",
+                )
+                .unwrap()
+            } else {
+                rules(action)
+            };
+            let p = plan(&cfg, &users, "bob", Some(&account("bob", &[])), &Down, None);
+            assert!(
+                matches!(&p, Plan::Fail(why) if why.contains("Input/output error")),
+                "{action}: {p:?}"
+            );
+        }
+        let cfg = rules("deny");
+        assert_eq!(
+            plan(&cfg, &users, "svc", Some(&account("svc", &[])), &Down, None),
+            Plan::Skip
+        );
+        let cfg = Config::default();
+        assert_eq!(
+            plan(&cfg, &users, "bob", Some(&account("bob", &[])), &Down, None),
+            Plan::Run(vec![FactorKind::Totp])
         );
     }
 }

@@ -137,7 +137,7 @@ impl Session {
             self.factors.as_deref(),
         ) {
             Plan::Run(kinds) => kinds,
-            Plan::Skip | Plan::Deny => Vec::new(),
+            Plan::Skip | Plan::Deny | Plan::Fail(_) => Vec::new(),
         }
     }
 
