@@ -158,7 +158,10 @@ mod tests {
         assert_eq!((root.uid, root.name.as_str()), (0, "root"));
         assert_eq!(SystemAccounts.member_of(&root, "root"), Ok(true));
         assert_eq!(SystemAccounts.member_of(&root, "ROOT"), Ok(false));
-        assert_eq!(SystemAccounts.member_of(&root, "no-such-group-x9"), Ok(false));
+        assert_eq!(
+            SystemAccounts.member_of(&root, "no-such-group-x9"),
+            Ok(false)
+        );
         // The files backend is case-sensitive: ROOT is nobody here.
         assert_eq!(SystemAccounts.lookup("ROOT"), Ok(None));
         assert_eq!(SystemAccounts.lookup("ro\0ot"), Ok(None));

@@ -49,7 +49,8 @@ impl Person {
     }
 
     fn ask(&mut self, kind: &str, prompt: &str) -> String {
-        self.events.push((Instant::now(), format!("{kind} {prompt}")));
+        self.events
+            .push((Instant::now(), format!("{kind} {prompt}")));
         if let Some((clock, secs)) = &self.clock {
             clock.0.fetch_add(*secs, Ordering::SeqCst);
         }
@@ -90,7 +91,7 @@ fn normalise(event: &str, user: &str) -> String {
                 .char_indices()
                 .take_while(|(_, c)| c.is_ascii_alphanumeric())
                 .count();
-            out.push_str("#");
+            out.push('#');
             rest = &tail[n..];
         }
         out.push_str(rest);
@@ -295,7 +296,11 @@ async fn webhook_strangers_go_through_what_an_enrolled_user_with_wrong_codes_doe
         transcripts.push(p.transcript(user));
     }
     assert_eq!(transcripts[0], transcripts[1]);
-    assert!(transcripts[0][2].contains("expired"), "{:?}", transcripts[0]);
+    assert!(
+        transcripts[0][2].contains("expired"),
+        "{:?}",
+        transcripts[0]
+    );
 }
 
 /// PhoneCheck: the QR code (of a plausible check URL) and its prompt, then

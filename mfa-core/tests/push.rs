@@ -400,12 +400,7 @@ async fn unenrolled_and_unknown_users_see_the_menu_and_duo_hears_nothing() {
             ],
         )
         .await;
-        assert_eq!(
-            d,
-            Decision::Deny {
-                reason: why.into()
-            }
-        );
+        assert_eq!(d, Decision::Deny { reason: why.into() });
         assert!(
             transcript[0].contains("2. Phone call to XXX-XXX-")
                 && transcript[0].contains("3. SMS passcodes to XXX-XXX-"),

@@ -333,11 +333,7 @@ fn a_wrong_password_reaches_no_provider() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(
-        &config,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let svc = Services::new();
     let server = sshd(
         &svc,
@@ -369,7 +365,12 @@ fn a_wrong_password_reaches_no_provider() {
 
     // The right password: Duo is asked, the phone approves, the login
     // goes through.
-    let (o, asked) = login(&server, &pushed, "keyboard-interactive", &answers("pa55 word"));
+    let (o, asked) = login(
+        &server,
+        &pushed,
+        "keyboard-interactive",
+        &answers("pa55 word"),
+    );
     assert!(succeeded(&o), "{}", explain(&o, &asked, &server));
     assert!(asked.contains("Passcode or option"), "{asked}");
     assert!(requests().0 > 0);

@@ -339,7 +339,13 @@ impl Factor for PhoneCheckFactor {
         );
         let url = format!("{}{CHECKS_PATH}/{id}/redirect", self.client.base_url());
         // The token and the check: a new connection and two requests.
-        decoy::pause(ctx, decoy::ROUND_TRIP, decoy::FIRST_REQUEST + 1, login_deadline).await;
+        decoy::pause(
+            ctx,
+            decoy::ROUND_TRIP,
+            decoy::FIRST_REQUEST + 1,
+            login_deadline,
+        )
+        .await;
         let deadline = (Instant::now() + DEFAULT_TTL).min(login_deadline);
         if let Err(FactorError::Conversation(e)) = show_qr(conv, &url).await {
             return Err(e);

@@ -141,7 +141,13 @@ impl Decoy<'_> {
         conv: &mut dyn Conversation,
     ) -> Result<(), ConversationError> {
         // ping (with the connection) and preauth.
-        pause(ctx, self.timing.round_trip, FIRST_REQUEST + 1, self.deadline).await;
+        pause(
+            ctx,
+            self.timing.round_trip,
+            FIRST_REQUEST + 1,
+            self.deadline,
+        )
+        .await;
         if !ctx.interactive {
             self.pending(ctx, conv, None).await?;
             return Ok(());
@@ -177,9 +183,7 @@ impl Decoy<'_> {
                     conv.error(WRONG_PASSCODE).await?;
                     true
                 }
-                AuthFactor::Auto | AuthFactor::Push { .. } => {
-                    self.pending(ctx, conv, None).await?
-                }
+                AuthFactor::Auto | AuthFactor::Push { .. } => self.pending(ctx, conv, None).await?,
             };
             if !go_on {
                 break;

@@ -313,9 +313,7 @@ fn a_pass_option_with_any_factor_but_totp_is_a_config_error() {
             "policy.factors names webhook",
         ),
         (
-            format!(
-                "[[policy.rules]]\ngroups = [\"ops\"]\nfactors = [\"webhook\"]\n{webhook}"
-            ),
+            format!("[[policy.rules]]\ngroups = [\"ops\"]\nfactors = [\"webhook\"]\n{webhook}"),
             vec![],
             "policy.rules[0].factors names webhook",
         ),
@@ -324,7 +322,11 @@ fn a_pass_option_with_any_factor_but_totp_is_a_config_error() {
             vec![],
             "users.someone.factors names webhook",
         ),
-        (webhook.to_owned(), vec!["factor=webhook"], "factor= names webhook"),
+        (
+            webhook.to_owned(),
+            vec!["factor=webhook"],
+            "factor= names webhook",
+        ),
     ];
     for option in ["forward_pass", "use_first_pass", "try_first_pass"] {
         for (cfg, extra, names) in &cases {
