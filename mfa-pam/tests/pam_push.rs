@@ -185,3 +185,54 @@ fn failmode_safe_excuses_only_the_unreachable_factor_under_require_all() {
     assert!(r.ok && r.out.contains(SUCCESS), "{r:?}");
     assert_eq!(r.prompts(CODE_PROMPT), 1, "{r:?}");
 }
+
+/// Issue 12, item 4, under real libpam: a pass option on a line whose plan
+/// names push is a configuration error (PAM_SERVICE_ERR) found before
+/// anything is asked, so no byte of the password line reaches Duo. With
+/// `factor=totp` on the line the same config is accepted (TOTP only).
+#[test]
+fn a_pass_option_with_push_is_a_service_error_and_duo_hears_nothing() {
+    if !prerequisites() {
+        return;
+    }
+    let user = new_user("pwpp");
+    user.enrol();
+    let svc = Services::new();
+    let sim = start_sim();
+    let cfg = config(&sim, &user.name, "secure");
+    let typed = "pa55word123456\n";
+    for option in ["forward_pass", "use_first_pass", "try_first_pass"] {
+        let args = format!("config={} {option}", cfg.display());
+        // The module refuses the line before it reads PAM_AUTHTOK or asks
+        // anything, so no password module is needed in front of it.
+        svc.add("pass", &[mfa_line("required", &args)]);
+        let r = svc.pamtester("pass", &user.name, &["authenticate"], typed);
+        assert!(
+            !r.ok && r.out.contains("Error in service module"),
+            "{option}: {r:?}"
+        );
+        assert_eq!(r.prompts(MENU_PROMPT), 0, "{option}: {r:?}");
+    }
+    assert!(
+        sim.state().requests.is_empty(),
+        "Duo was contacted: {:?}",
+        sim.state()
+            .requests
+            .iter()
+            .map(|r| r.path_and_query.clone())
+            .collect::<Vec<_>>()
+    );
+    // factor=totp narrows the plan: the line is valid and the code typed
+    // with the password is checked by TOTP (a wrong one here: denied, not
+    // a service error).
+    svc.add(
+        "pass",
+        &[mfa_line(
+            "required",
+            &format!("config={} factor=totp forward_pass", cfg.display()),
+        )],
+    );
+    let r = svc.pamtester("pass", &user.name, &["authenticate"], typed);
+    assert!(!r.ok && r.out.contains(AUTH_FAILURE), "{r:?}");
+    assert!(sim.state().requests.is_empty());
+}
