@@ -353,7 +353,11 @@ fn a_wrong_password_reaches_no_provider() {
     for user in [&pushed, &posted, &checked] {
         let (o, asked) = login(&server, user, "keyboard-interactive", &answers("wrong"));
         assert!(!o.status.success(), "{}", explain(&o, &asked, &server));
-        assert!(asked.contains("Password"), "{asked}");
+        assert!(
+            asked.contains("Password"),
+            "{}",
+            explain(&o, &asked, &server)
+        );
         assert_eq!(
             requests(),
             (0, 0, 0),
