@@ -121,11 +121,19 @@ fn migrate(a: ConfigArg, out: &Output) -> Result<Status, CliError> {
     Ok(Status::Success)
 }
 
-/// A user's account, or a usage error.
+/// A user's account, or a usage error. The name must be the account
+/// database's own spelling (state is stored under it); a database that
+/// cannot answer is a failure, not "no such user".
 fn account(name: &str) -> Result<mfa_core::Account, CliError> {
-    SystemAccounts
-        .lookup(name)
-        .ok_or_else(|| CliError::Usage(format!("no such user '{name}'")))
+    match SystemAccounts.lookup(name) {
+        Ok(Some(a)) if a.name == name => Ok(a),
+        Ok(Some(a)) => Err(CliError::Usage(format!(
+            "user '{name}' is spelled '{}' in the account database",
+            a.name
+        ))),
+        Ok(None) => Err(CliError::Usage(format!("no such user '{name}'"))),
+        Err(e) => Err(CliError::Failed(e.to_string())),
+    }
 }
 
 /// The file's bytes as written (the database keeps them whole), after the
