@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::accounts::{Account, Accounts, SystemAccounts};
+use crate::accounts::{Account, AccountError, Accounts, SystemAccounts};
 
 use super::Root;
 
@@ -43,23 +43,23 @@ impl RootAccounts {
 }
 
 impl Accounts for RootAccounts {
-    fn lookup(&self, name: &str) -> Option<Account> {
+    fn lookup(&self, name: &str) -> Result<Option<Account>, AccountError> {
         if let Some(a) = self.users.iter().find(|a| a.name == name) {
-            return Some(a.clone());
+            return Ok(Some(a.clone()));
         }
         if self.system {
             return SystemAccounts.lookup(name);
         }
-        None
+        Ok(None)
     }
 
     /// From the root's group file for its own accounts; through NSS for
     /// one found there only (which carries no group list).
-    fn member_of(&self, account: &Account, group: &str) -> bool {
+    fn member_of(&self, account: &Account, group: &str) -> Result<bool, AccountError> {
         if self.system && !self.users.iter().any(|a| a.name == account.name) {
             return SystemAccounts.member_of(account, group);
         }
-        account.groups.iter().any(|g| g == group)
+        Ok(account.groups.iter().any(|g| g == group))
     }
 }
 
@@ -123,6 +123,6 @@ mod tests {
         };
         let names: Vec<&str> = ra.login_users().iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["root", "alice"]);
-        assert!(ra.lookup("bob").is_none());
+        assert_eq!(ra.lookup("bob"), Ok(None));
     }
 }

@@ -51,7 +51,8 @@ pub fn status(
 ) -> Status {
     let factors = match plan(config, users, &account.name, Some(account), accounts, None) {
         Plan::Skip => return Status::Skipped,
-        Plan::Deny => return Status::DeniedByRule,
+        // A group rule that cannot be evaluated denies at login too.
+        Plan::Deny | Plan::Fail(_) => return Status::DeniedByRule,
         Plan::Run(f) => f,
     };
     let enrolled: Vec<FactorKind> = factors

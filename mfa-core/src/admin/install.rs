@@ -155,13 +155,16 @@ fn guard(req: &Request, config: &Config) -> Result<Vec<String>, AdminError> {
     let users =
         enrolment::load_users(&req.root, config).map_err(|e| AdminError::Usage(e.to_string()))?;
     let admin = &req.admin;
-    let Some(account) = crate::accounts::Accounts::lookup(&accounts, admin) else {
+    let Ok(Some(account)) = crate::accounts::Accounts::lookup(&accounts, admin) else {
         return Err(refuse(format!(
             "cannot find the account of {admin} (the admin running this)"
         )));
     };
     if let Mode::Login { group: Some(g), .. } = &req.mode {
-        if !crate::accounts::Accounts::member_of(&accounts, &account, g) {
+        if !matches!(
+            crate::accounts::Accounts::member_of(&accounts, &account, g),
+            Ok(true)
+        ) {
             return Ok(vec![format!(
                 "{admin} is not in group {g}: your own logins are not covered"
             )]);

@@ -58,8 +58,12 @@ pub(super) async fn enroll(
     ctx: &AuthContext,
     conv: &mut dyn Conversation,
 ) -> Result<Outcome, FactorError> {
-    let Some(account) = ctx.account() else {
-        return Ok(Outcome::NotEnrolled);
+    // The engine denies unknown names and lookup errors before any
+    // factor runs; here too they are never "not enrolled".
+    let account = match ctx.account() {
+        Ok(Some(account)) => account,
+        Ok(None) => return Ok(Outcome::Deny("no such account".into())),
+        Err(e) => return Err(FactorError::State(e.to_string())),
     };
     let path = factor.secret_path(&account);
     let id = factor.file_identity(ctx, &account)?;
