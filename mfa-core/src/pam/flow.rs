@@ -29,10 +29,13 @@ impl AuthTok for NoAuthTok {
 /// - `ForwardPass`: one prompt for password and code; the password goes to
 ///   `PAM_AUTHTOK` for the next module whatever the code's fate.
 /// - `UseFirstPass`: the code is the tail of `PAM_AUTHTOK`; nothing is ever
-///   prompted; the password part replaces `PAM_AUTHTOK` on success.
+///   prompted; the password part replaces `PAM_AUTHTOK` when the login was
+///   allowed by that code (not, say, by a grace period that read no code:
+///   then the digits may be the password's own, and it is left whole).
 /// - `TryFirstPass`: as `UseFirstPass` when `PAM_AUTHTOK` ends in a code
 ///   that verifies; otherwise the factor prompts (a second engine run, so a
-///   password that merely ends in digits does not lock anyone out).
+///   password that merely ends in digits does not lock anyone out). Only
+///   the run that ends the login is audited: one record per login.
 pub async fn authenticate(
     engine: &Engine,
     ctx: &AuthContext,
@@ -92,20 +95,29 @@ pub async fn authenticate(
                 let mut c = FirstPassConversation::new(conv, None, false);
                 return engine.authenticate(ctx, &mut c).await;
             }
-            let decision = {
+            let (attempt, code_used) = {
                 let mut c = FirstPassConversation::new(conv, code, false);
-                engine.authenticate(ctx, &mut c).await
+                let attempt = engine.attempt(ctx, &mut c).await;
+                (attempt, c.answer_used())
             };
-            match decision {
+            match attempt.decision() {
                 Decision::Allow { .. } => {
-                    // The next module sees the password without the code.
-                    if let Err(e) = authtok.set(&password) {
-                        tracing::warn!(error = %e, "PAM_AUTHTOK not set");
+                    // The next module sees the password without the code,
+                    // if the code is what let the login in.
+                    if code_used {
+                        if let Err(e) = authtok.set(&password) {
+                            tracing::warn!(error = %e, "PAM_AUTHTOK not set");
+                        }
                     }
-                    decision
+                    engine.record(ctx, attempt).await
                 }
-                Decision::Deny { .. } if try_again => engine.authenticate(ctx, conv).await,
-                other => other,
+                // The first try ends unrecorded: the prompt's run is the
+                // login's one audit record.
+                Decision::Deny { .. } if try_again => {
+                    drop(attempt);
+                    engine.authenticate(ctx, conv).await
+                }
+                _ => engine.record(ctx, attempt).await,
             }
         }
     }

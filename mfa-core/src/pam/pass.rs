@@ -91,6 +91,8 @@ pub struct FirstPassConversation<'a> {
     inner: &'a mut dyn Conversation,
     answer: Option<SecretAnswer>,
     may_prompt: bool,
+    /// The given answer went to a prompt (the factor read the code).
+    used: bool,
 }
 
 impl<'a> FirstPassConversation<'a> {
@@ -103,12 +105,21 @@ impl<'a> FirstPassConversation<'a> {
             inner,
             answer,
             may_prompt,
+            used: false,
         }
+    }
+
+    /// Whether a prompt was answered with the given answer.
+    pub fn answer_used(&self) -> bool {
+        self.used
     }
 
     fn take(&mut self) -> Result<Option<SecretAnswer>, ConversationError> {
         match self.answer.take() {
-            Some(a) => Ok(Some(a)),
+            Some(a) => {
+                self.used = true;
+                Ok(Some(a))
+            }
             None if self.may_prompt => Ok(None),
             None => Err(ConversationError::NotInteractive),
         }

@@ -39,6 +39,24 @@ pub enum Decision {
     },
 }
 
+/// A decided login whose audit record is not written yet
+/// ([`Engine::attempt`], [`Engine::record`]).
+#[derive(Debug)]
+#[must_use = "an attempt is audited only by Engine::record"]
+pub struct Attempt {
+    decision: Decision,
+    ran: Vec<FactorKind>,
+    noted: Noted,
+    /// The name as given, when the account's own spelling differs.
+    given: Option<String>,
+}
+
+impl Attempt {
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+}
+
 impl Decision {
     pub fn is_allow(&self) -> bool {
         matches!(self, Decision::Allow { .. })
@@ -226,6 +244,33 @@ impl Engine {
 
     /// Decide one login. Always returns; never after `ctx.deadline`.
     pub async fn authenticate(&self, ctx: &AuthContext, conv: &mut dyn Conversation) -> Decision {
+        let attempt = self.attempt(ctx, conv).await;
+        self.record(ctx, attempt).await
+    }
+
+    /// Write the one audit record of a login decided by [`Engine::attempt`]
+    /// and return its decision.
+    pub async fn record(&self, ctx: &AuthContext, attempt: Attempt) -> Decision {
+        let Attempt {
+            decision,
+            ran,
+            noted,
+            given,
+        } = attempt;
+        let canonical = given.as_ref().and_then(|_| ctx.canonical());
+        let ctx = canonical.as_ref().unwrap_or(ctx);
+        let record = self.write_audit(ctx, &ran, &decision, noted, given.as_deref());
+        if let Some(fleet) = &self.fleet {
+            fleet.audit(&record).await;
+        }
+        decision
+    }
+
+    /// Decide one login without writing its audit record yet: a caller
+    /// that may still try again (`try_first_pass` falling back to a
+    /// prompt) records only the attempt that ends the login, so a login is
+    /// always one record. Dropping an attempt records nothing.
+    pub async fn attempt(&self, ctx: &AuthContext, conv: &mut dyn Conversation) -> Attempt {
         // A case-insensitive account database (SSSD, winbind) may answer
         // `root` for `ROOT`: the login is then root's for every rule,
         // enrolment and state file, never skipped for the near miss.
@@ -251,11 +296,12 @@ impl Engine {
                 }
             }
         };
-        let record = self.write_audit(ctx, &ran, &decision, noted, given.as_deref());
-        if let Some(fleet) = &self.fleet {
-            fleet.audit(&record).await;
+        Attempt {
+            decision,
+            ran,
+            noted,
+            given,
         }
-        decision
     }
 
     /// Deny without running anything (a misuse found at run time), with

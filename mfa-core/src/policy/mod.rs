@@ -4,5 +4,5 @@ mod engine;
 mod enrol;
 mod plan;
 
-pub use engine::{Bounded, Builder, Decision, Engine, Timer, Work};
+pub use engine::{Attempt, Bounded, Builder, Decision, Engine, Timer, Work};
 pub use plan::{plan, Plan};

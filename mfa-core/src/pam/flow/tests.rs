@@ -20,13 +20,18 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with("", "")
+}
+
+/// The fixture with this config and these extra state-file lines.
+fn fixture_with(config: &str, state_lines: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("alice");
     std::fs::create_dir(&home).unwrap();
     let p = home.join(".google_authenticator");
     std::fs::write(
         &p,
-        format!("{SECRET}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n12345678\n"),
+        format!("{SECRET}\n\" DISALLOW_REUSE\n{state_lines}\" TOTP_AUTH\n12345678\n"),
     )
     .unwrap();
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -41,7 +46,7 @@ fn fixture() -> Fixture {
         shell: "/bin/sh".into(),
         groups: vec![],
     }]));
-    let cfg = Config::parse(Path::new("t.toml"), "").unwrap();
+    let cfg = Config::parse(Path::new("t.toml"), config).unwrap();
     let engine = Engine::with_users(cfg, UsersDb::default()).unwrap();
     Fixture {
         _dir: dir,
@@ -236,6 +241,67 @@ fn try_first_pass_falls_back_to_a_prompt() {
     let d = run(&f, vec![], &mut tok, PassMode::TryFirstPass);
     assert!(d.is_allow(), "{d:?}");
     assert_eq!(tok.0.as_deref(), Some("hunter"));
+}
+
+/// Counts audit records.
+#[derive(Clone, Default)]
+struct Records(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl crate::audit::AuditSink for Records {
+    fn record(&self, record: &crate::audit::AuditRecord) {
+        self.0.lock().unwrap().push(record.decision.to_string());
+    }
+}
+
+/// A password that ends in digits that are not a code: the first try
+/// fails, the prompt's code lets the login in, and the login is one audit
+/// record (it was two: the failed guess and the prompt).
+#[test]
+fn try_first_pass_falling_back_to_a_prompt_is_one_audit_record() {
+    let mut f = fixture();
+    let records = Records::default();
+    f.engine.add_audit_sink(Box::new(records.clone()));
+    let mut tok = Tok(Some(format!("hunter{}", wrong_code())));
+    let d = run(
+        &f,
+        vec![ScriptedConversation::secret(PROMPT, &code_now())],
+        &mut tok,
+        PassMode::TryFirstPass,
+    );
+    assert!(d.is_allow(), "{d:?}");
+    assert_eq!(*records.0.lock().unwrap(), ["allow"]);
+
+    // Without a fallback (use_first_pass), the one attempt is recorded.
+    let mut f = fixture();
+    let records = Records::default();
+    f.engine.add_audit_sink(Box::new(records.clone()));
+    let mut tok = Tok(Some(format!("hunter{}", wrong_code())));
+    assert!(!run(&f, vec![], &mut tok, PassMode::UseFirstPass).is_allow());
+    assert_eq!(*records.0.lock().unwrap(), ["deny"]);
+}
+
+/// A login allowed without reading the code (a grace period) leaves
+/// PAM_AUTHTOK whole: its trailing digits may be the password's own. It
+/// was cut on every allow.
+#[test]
+fn pam_authtok_is_cut_only_when_the_code_was_used() {
+    let grace = "[totp]\ngrace_period = 3600\n";
+    let recent = format!("\" LAST0 10.0.0.1 {}\n", NOW - 60);
+    let mut f = fixture_with(grace, &recent);
+    f.ctx.rhost = Some("10.0.0.1".into());
+    // Six trailing digits: they look like a code, but none is read.
+    let mut tok = Tok(Some("hunter202406".into()));
+    let d = run(&f, vec![], &mut tok, PassMode::UseFirstPass);
+    assert!(d.is_allow(), "{d:?}");
+    assert_eq!(tok.0.as_deref(), Some("hunter202406"), "no code was read");
+
+    // The same login from elsewhere reads the code: the tail is cut.
+    let mut f = fixture_with(grace, &recent);
+    f.ctx.rhost = Some("192.0.2.9".into());
+    let mut tok = Tok(Some(format!("hunter2024{}", code_now())));
+    let d = run(&f, vec![], &mut tok, PassMode::UseFirstPass);
+    assert!(d.is_allow(), "{d:?}");
+    assert_eq!(tok.0.as_deref(), Some("hunter2024"));
 }
 
 #[test]
