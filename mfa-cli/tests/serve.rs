@@ -333,6 +333,26 @@ fn a_configured_proxy_address_is_the_only_peer_trusted() {
     assert_eq!(forwarded(served.addr, &["198.51.100.1"]), 400);
     assert_eq!(forwarded(served.addr, &["198.51.100.2"]), 429);
 
+    // Nor may 127.0.0.1 hold more connections than any one client: only
+    // the proxy carries many. The fifth idle socket is closed at once (it
+    // stayed open until the header timeout while every peer got the total).
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(served.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = TcpStream::connect(served.addr).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let r = fifth.read(&mut buf);
+    assert!(
+        matches!(&r, Ok(0))
+            || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a fifth connection from a non-proxy peer was kept open: {r:?}"
+    );
+    drop(held);
+
     let bad = mfa()
         .args(["serve", "--behind-proxy", "proxy.example.com"])
         .output()

@@ -110,15 +110,10 @@ pub fn run(a: ServeArgs, out: &Output) -> Result<Status, CliError> {
 
 /// Accept connections forever (the demo spawns this on its own listener).
 /// Each client address holds a few connections at most, so one client
-/// cannot starve the others; behind a proxy every connection comes from
-/// the proxy, whose own limits then apply, so only the total counts.
+/// cannot starve the others; the trusted proxy carries every client's
+/// connections, so for it only the total counts.
 pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, proxy: ProxyTrust) {
-    let per_address = if proxy == ProxyTrust::None {
-        slots::PER_ADDRESS
-    } else {
-        slots::TOTAL
-    };
-    let slots = ConnectionSlots::new(per_address, slots::TOTAL);
+    let slots = ConnectionSlots::new(slots::PER_ADDRESS, slots::TOTAL);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -128,7 +123,15 @@ pub async fn serve(listener: TcpListener, service: Arc<CallbackService>, proxy: 
                 continue;
             }
         };
-        let Some(permit) = slots.try_acquire(peer.ip()) else {
+        // Only the trusted proxy may hold many connections (it carries
+        // every client's); anyone else reaching the socket directly, with
+        // `--behind-proxy ADDR` on a public address, is one client.
+        let limit = if proxy.trusts(peer.ip()) {
+            slots::TOTAL
+        } else {
+            slots::PER_ADDRESS
+        };
+        let Some(permit) = slots.try_acquire_within(peer.ip(), limit) else {
             tracing::warn!(target: "mfa::serve", peer = %peer.ip(), "too many connections; closed");
             continue;
         };

@@ -47,9 +47,15 @@ impl ConnectionSlots {
     /// A slot for a connection from `address`, or `None` when that address
     /// or the whole server is at its limit (the caller closes the socket).
     pub fn try_acquire(&self, address: IpAddr) -> Option<Slot> {
+        self.try_acquire_within(address, self.per_address)
+    }
+
+    /// [`ConnectionSlots::try_acquire`] with this address's own limit (a
+    /// trusted reverse proxy carries every client's connections).
+    pub fn try_acquire_within(&self, address: IpAddr, per_address: usize) -> Option<Slot> {
         let mut t = self.table.lock().ok()?;
         let held = t.by_address.get(&address).copied().unwrap_or(0);
-        if held >= self.per_address || t.total >= self.total {
+        if held >= per_address || t.total >= self.total {
             return None;
         }
         t.by_address.insert(address, held + 1);
