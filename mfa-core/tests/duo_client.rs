@@ -295,7 +295,7 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
         .header("Date", &good.date)
         .header("Authorization", &good.authorization)
         .header("Content-Type", form)
-        .body(good.params.clone())
+        .body(good.params.to_string())
         .send()
         .await
         .unwrap();
@@ -309,12 +309,12 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
         (
             "Missing request credentials",
             vec![("Date", good.date.clone())],
-            good.params.clone(),
+            good.params.to_string(),
         ),
         (
             "Invalid integration key",
             vec![("Date", good.date.clone()), ("Authorization", wrong_ikey)],
-            good.params.clone(),
+            good.params.to_string(),
         ),
         (
             "Invalid signature",
@@ -322,7 +322,7 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
                 ("Date", good.date.clone()),
                 ("Authorization", good.authorization.clone()),
             ],
-            other_body.params.clone(),
+            other_body.params.to_string(),
         ),
         (
             "differ",
@@ -331,7 +331,7 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
                 ("X-Duo-Date", date::rfc2822(now + 1)),
                 ("Authorization", good.authorization.clone()),
             ],
-            good.params.clone(),
+            good.params.to_string(),
         ),
         (
             "Malformed date",
@@ -339,7 +339,7 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
                 ("Date", "yesterday".into()),
                 ("Authorization", good.authorization.clone()),
             ],
-            good.params.clone(),
+            good.params.to_string(),
         ),
     ];
     for (why, headers, body) in cases {
@@ -359,7 +359,7 @@ async fn the_simulator_refuses_unsigned_misdated_and_mismatched_requests() {
         .header("Date", &good.date)
         .header("Authorization", &good.authorization)
         .header("Content-Type", "application/json")
-        .body(good.params.clone())
+        .body(good.params.to_string())
         .send()
         .await
         .unwrap();

@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use zeroize::{Zeroize, Zeroizing};
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
     #[error("{path}: cannot read CA file: {source}")]
@@ -33,6 +35,21 @@ pub struct HttpSettings<'a> {
     pub ca_file: Option<&'a Path>,
     /// Explicit proxy URL from the config file.
     pub proxy: Option<&'a str>,
+}
+
+/// A request body that is wiped when reqwest is done with it.
+///
+/// A Duo passcode travels in the form body and a webhook message carries
+/// the one-time code. reqwest keeps a body until the request is written
+/// and then drops it: given an owned `String`, it would leave the code in
+/// freed memory. Here the body's bytes are owned by a [`Zeroizing`], so
+/// the last reference to them wipes them. hyper and rustls copy what they
+/// write into their own buffers, which mfa cannot reach (docs/security.md).
+pub fn wiped_body<Z>(secret: Z) -> reqwest::Body
+where
+    Z: Zeroize + AsRef<[u8]> + Send + 'static,
+{
+    reqwest::Body::from(bytes::Bytes::from_owner(Zeroizing::new(secret)))
 }
 
 pub fn client(settings: &HttpSettings<'_>) -> Result<reqwest::Client, HttpSetupError> {
@@ -67,4 +84,69 @@ pub fn client(settings: &HttpSettings<'_>) -> Result<reqwest::Client, HttpSetupE
     builder
         .build()
         .map_err(|e| HttpSetupError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A body that records being wiped.
+    struct Probe {
+        bytes: Vec<u8>,
+        wiped: Arc<AtomicBool>,
+    }
+    impl AsRef<[u8]> for Probe {
+        fn as_ref(&self) -> &[u8] {
+            &self.bytes
+        }
+    }
+    impl Zeroize for Probe {
+        fn zeroize(&mut self) {
+            self.bytes.zeroize();
+            self.wiped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Answers one request with 204 and returns the bytes it received.
+    async fn one_request_server() -> (String, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(b"passcode=123456") {
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(n > 0, "connection closed early: {got:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            sock.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            got
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn a_wiped_body_is_sent_whole_then_wiped() {
+        let (url, server) = one_request_server().await;
+        let wiped = Arc::new(AtomicBool::new(false));
+        let probe = Probe {
+            bytes: b"passcode=123456".to_vec(),
+            wiped: wiped.clone(),
+        };
+        let http = client(&HttpSettings::default()).unwrap();
+        let resp = http.post(&url).body(wiped_body(probe)).send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        let got = server.await.unwrap();
+        assert!(got.ends_with(b"\r\n\r\npasscode=123456"), "{got:?}");
+        drop(resp);
+        // reqwest dropped the body once it was written.
+        assert!(wiped.load(Ordering::SeqCst), "the body was never wiped");
+    }
 }

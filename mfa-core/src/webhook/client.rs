@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
-use crate::provider::http::{client, HttpSettings, HttpSetupError};
+use crate::provider::http::{client, wiped_body, HttpSettings, HttpSetupError};
 use crate::provider::{
     classify_response, classify_status, effective_timeout, transport, FailureClass, TransportKind,
 };
@@ -74,15 +75,16 @@ impl WebhookClient {
         })
     }
 
-    /// POST `json` (an already rendered payload) and wait for a 2xx answer.
-    /// The body of the answer is not read: services answer `ok`, 204 or a
-    /// short error text, none of which changes the outcome.
-    pub async fn post(&self, json: &str) -> Result<(), DeliveryError> {
+    /// POST `json` (an already rendered payload, holding the code: it is
+    /// wiped once sent) and wait for a 2xx answer. The body of the answer
+    /// is not read: services answer `ok`, 204 or a short error text, none
+    /// of which changes the outcome.
+    pub async fn post(&self, json: Zeroizing<String>) -> Result<(), DeliveryError> {
         let sent = self
             .http
             .post(self.url.expose_secret())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(json.to_owned())
+            .body(wiped_body(json))
             .send()
             .await;
         let response = sent.map_err(|e| self.no_answer(&e))?;

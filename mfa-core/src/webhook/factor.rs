@@ -129,7 +129,7 @@ impl WebhookFactor {
             time: &time,
         };
         let payload = self.template.render(&values);
-        self.client.post(&payload).await
+        self.client.post(payload).await
     }
 }
 

@@ -302,7 +302,7 @@ impl DuoClient {
             };
             match stamp {
                 Some(stamp) => {
-                    let s = sign::sign(
+                    let mut s = sign::sign(
                         &self.ikey,
                         self.skey.expose_secret().as_bytes(),
                         Request {
@@ -313,15 +313,19 @@ impl DuoClient {
                             date: date::rfc2822(stamp.now()),
                         },
                     );
-                    (verb, s.params.clone(), Some(s))
+                    let params = std::mem::take(&mut s.params);
+                    (verb, params, Some(s))
                 }
                 None => (verb, sign::canon_params(params), None),
             }
         };
         let base = format!("https://{}{path}", self.host);
+        // Only POST carries a passcode (`/auth`); it goes in a body that is
+        // wiped once sent. A GET query (a txid, a user name) becomes part
+        // of the URL, which reqwest copies.
         let mut rb = match method {
             Method::Get if params_text.is_empty() => self.http.get(base),
-            Method::Get => self.http.get(format!("{base}?{params_text}")),
+            Method::Get => self.http.get(format!("{base}?{}", params_text.as_str())),
             Method::Post => self
                 .http
                 .post(base)
@@ -329,7 +333,7 @@ impl DuoClient {
                     reqwest::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded",
                 )
-                .body(params_text),
+                .body(http::wiped_body(params_text)),
         };
         rb = rb.timeout(timeout);
         if let Some(s) = signed {

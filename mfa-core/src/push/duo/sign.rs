@@ -34,24 +34,59 @@ pub fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
-/// The canonical parameter string: encoded pairs sorted by key, then value.
-pub fn canon_params<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
-    let mut pairs: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (encode(k.as_ref()), encode(v.as_ref())))
-        .collect();
-    pairs.sort();
-    let parts: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-    parts.join("&")
+/// [`encode`] for a value that may be a secret (a passcode): sized once
+/// (an escape is at most three bytes per byte), so that no reallocation
+/// leaves a partial copy behind, and wiped on drop.
+fn encode_wiped(s: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(s.len() * 3));
+    out.extend(utf8_percent_encode(s, UNRESERVED));
+    out
 }
 
-/// The string that is signed.
-pub fn canonical(date: &str, method: &str, host: &str, path: &str, params: &str) -> String {
-    format!(
-        "{date}\n{}\n{}\n{path}\n{params}",
-        method.to_ascii_uppercase(),
-        host.to_ascii_lowercase()
-    )
+/// The canonical parameter string: encoded pairs sorted by key, then value.
+/// It is the request's body or query, and holds every value (a passcode
+/// among them), so it and every intermediate are wiped on drop.
+pub fn canon_params<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> Zeroizing<String> {
+    let mut pairs: Vec<(Zeroizing<String>, Zeroizing<String>)> = params
+        .iter()
+        .map(|(k, v)| (encode_wiped(k.as_ref()), encode_wiped(v.as_ref())))
+        .collect();
+    pairs.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    for (k, v) in &pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// The string that is signed; it holds the parameters, so it is sized once
+/// and wiped like them.
+pub fn canonical(
+    date: &str,
+    method: &str,
+    host: &str,
+    path: &str,
+    params: &str,
+) -> Zeroizing<String> {
+    let parts = [date, method, host, path, params];
+    let len = parts.iter().map(|p| p.len() + 1).sum();
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    out.push_str(date);
+    out.push('\n');
+    out.push_str(&method.to_ascii_uppercase());
+    out.push('\n');
+    out.push_str(&host.to_ascii_lowercase());
+    out.push('\n');
+    out.push_str(path);
+    out.push('\n');
+    out.push_str(params);
+    out
 }
 
 /// Lower-case hex HMAC-SHA512 of `canonical` under `skey`.
@@ -72,13 +107,25 @@ pub fn authorization(ikey: &str, sig: &str) -> String {
 }
 
 /// The headers of one signed request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Signed {
     /// RFC 2822 date, sent as `Date` and `X-Duo-Date`.
     pub date: String,
     pub authorization: String,
-    /// Encoded parameters: the POST body or the GET query.
-    pub params: String,
+    /// Encoded parameters: the POST body or the GET query (wiped on drop:
+    /// a passcode is one of them).
+    pub params: Zeroizing<String>,
+}
+
+/// The parameters may hold a passcode: never printed.
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("date", &self.date)
+            .field("authorization", &"[REDACTED]")
+            .field("params", &"[REDACTED]")
+            .finish()
+    }
 }
 
 /// Everything a request needs to be signed.
@@ -97,10 +144,7 @@ pub fn sign<K: AsRef<str>, V: AsRef<str>>(
     req: Request<'_, K, V>,
 ) -> Signed {
     let params = canon_params(req.params);
-    // The canonical string holds every parameter, passcodes included.
-    let canon = Zeroizing::new(canonical(
-        &req.date, req.method, req.host, req.path, &params,
-    ));
+    let canon = canonical(&req.date, req.method, req.host, req.path, &params);
     let sig = signature(skey, &canon);
     Signed {
         authorization: authorization(ikey, &sig),
@@ -142,7 +186,7 @@ mod tests {
         for t in &v.vectors {
             let params = canon_params(&t.params);
             let canon = canonical(&v.date, &t.method, &t.host, &t.path, &params);
-            assert_eq!(canon, t.canonical, "canonical string of {:?}", t.name);
+            assert_eq!(*canon, t.canonical, "canonical string of {:?}", t.name);
             let s = sign(
                 &v.ikey,
                 v.skey.as_bytes(),
@@ -167,19 +211,42 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_a_signed_request_hides_the_parameters_and_credentials() {
+        let s = sign(
+            "DIXXXXXXXXXXXXXXXXXX",
+            b"skey",
+            Request {
+                method: "POST",
+                host: "api-x.duosecurity.com",
+                path: "/auth/v2/auth",
+                params: &[("passcode", "947361")],
+                date: "Tue, 21 Aug 2012 17:29:18 -0000".into(),
+            },
+        );
+        assert_eq!(*s.params, "passcode=947361");
+        let d = format!("{s:?}");
+        assert!(!d.contains("947361") && !d.contains("Basic"), "{d}");
+    }
+
+    #[test]
     fn escapes_what_needs_escaping() {
         assert_eq!(encode("a b+c&d=e~f_g.h-i"), "a%20b%2Bc%26d%3De~f_g.h-i");
         assert_eq!(encode("ü✓"), "%C3%BC%E2%9C%93");
         assert_eq!(encode("/?#%*'()!\n"), "%2F%3F%23%25%2A%27%28%29%21%0A");
         // A key that prefixes another sorts first (key order, not "k=v" order).
-        assert_eq!(canon_params(&[("a-b", "2"), ("a", "1")]), "a=1&a-b=2");
-        assert_eq!(canon_params::<&str, &str>(&[]), "");
+        assert_eq!(*canon_params(&[("a-b", "2"), ("a", "1")]), "a=1&a-b=2");
+        assert_eq!(*canon_params::<&str, &str>(&[]), "");
+        // Sorted by key, then by value; escapes sort by their encoding.
+        assert_eq!(
+            *canon_params(&[("b", "2"), ("a", "z"), ("a", " ")]),
+            "a=%20&a=z&b=2"
+        );
     }
 
     #[test]
     fn a_different_key_date_or_host_changes_the_signature() {
         let base = canonical("D", "post", "Host", "/p", "a=1");
-        assert_eq!(base, "D\nPOST\nhost\n/p\na=1");
+        assert_eq!(*base, "D\nPOST\nhost\n/p\na=1");
         let s = signature(b"k", &base);
         assert_eq!(s.len(), 128);
         assert_ne!(s, signature(b"k2", &base));
