@@ -141,7 +141,10 @@ mod tests {
             wiped: wiped.clone(),
         };
         let http = client(&HttpSettings::default()).unwrap();
-        let resp = http.post(&url).body(wiped_body(probe)).send().await.unwrap();
+        let body = wiped_body(probe);
+        // What reqwest sends is the probe's own buffer, not a copy of it.
+        assert!(!wiped.load(Ordering::SeqCst), "wiped before it was sent");
+        let resp = http.post(&url).body(body).send().await.unwrap();
         assert_eq!(resp.status(), 204);
         let got = server.await.unwrap();
         assert!(got.ends_with(b"\r\n\r\npasscode=123456"), "{got:?}");
