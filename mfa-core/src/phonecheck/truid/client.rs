@@ -13,7 +13,7 @@ use super::credentials::Credentials;
 use super::types::{state_of, CheckState, CreateBody, CreatedCheck, TokenBody};
 use super::{clip, valid_check_id, TruIdError, CHECKS_PATH, SCOPE, TOKEN_PATH};
 use crate::config::{check_url, PhoneCheckConfig};
-use crate::provider::http::{client, HttpSettings};
+use crate::provider::http::{client, wiped_body, HttpSettings};
 use crate::provider::{self, FailureClass};
 
 #[derive(Debug)]
@@ -243,24 +243,57 @@ impl TruIdClient {
     /// Complete a check with the code the operator handed to the phone.
     pub async fn patch_check(&self, check_id: &str, code: &str) -> Result<CheckState, TruIdError> {
         let url = self.check_path(check_id)?;
-        let body =
-            Zeroizing::new(json!([{ "op": "add", "path": "/code", "value": code }]).to_string());
+        let body = patch_body(code);
         let resp = self
             .send(|token| {
                 self.http
                     .patch(&url)
                     .bearer_auth(token)
                     .header(reqwest::header::CONTENT_TYPE, "application/json-patch+json")
-                    .body(body.as_bytes().to_vec())
+                    .body(wiped_body(body.clone()))
             })
             .await?;
         state_of(check_id, json_body(resp).await?)
     }
 }
 
+/// The JSON Patch that hands the check its code, written straight into a
+/// buffer that is wiped (no `serde_json::Value` holding a copy of the
+/// code), sized for the worst escaping (`\uXXXX`, six bytes per byte) so it
+/// never reallocates.
+fn patch_body(code: &str) -> Zeroizing<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct Op<'a> {
+        op: &'static str,
+        path: &'static str,
+        value: &'a str,
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(64 + code.len() * 6));
+    let op = [Op {
+        op: "add",
+        path: "/code",
+        value: code,
+    }];
+    // Writing to a Vec cannot fail; an empty body is refused by the server.
+    if serde_json::to_writer(&mut *buf, &op).is_err() {
+        buf.clear();
+    }
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_patch_body_is_the_json_patch_with_the_code() {
+        for code in ["123456", "a\"b\\c\u{1}é"] {
+            let body = patch_body(code);
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v, json!([{ "op": "add", "path": "/code", "value": code }]));
+            assert!(body.len() <= 64 + code.len() * 6, "{}", body.len());
+        }
+    }
 
     #[test]
     fn client_refuses_plain_http_to_the_internet() {
