@@ -13,6 +13,7 @@ fn main() {
     // test executables the flag has no effect).
     println!("cargo:rustc-link-arg=-Wl,-z,nodelete");
     static_unwinder();
+    hot_code_first();
     // No `rerun-if-changed=build.rs`: mfa-pam-net uses this file as
     // `../build.rs`, where that relative path names a file that does not
     // exist, so cargo rebuilt pam_mfa_net.so on every invocation (minutes
@@ -64,6 +65,75 @@ fn static_unwinder() {
         return;
     }
     println!("cargo:rustc-link-search=native={}", out.display());
+}
+
+/// Places the functions a cold TOTP login runs at the start of the code,
+/// next to each other (`hot-functions.txt`, recorded by
+/// `scripts/pam-hot-order`).
+///
+/// Every first touch of a code page in sshd's fresh per-connection process
+/// is a page fault, and the kernel maps at most 64 kB around it. Where the
+/// linker puts them by default, the functions of one login are spread over
+/// the whole `.text`, so a login faulted in most of it (docs/pam.md, "Hot
+/// code first"). rustc emits one `.text.SYMBOL` section per function; a
+/// linker script that GNU ld reads besides its default one (`INSERT`) puts
+/// the listed sections into an output section before `.text`. A listed name
+/// the object does not have matches nothing and the link goes on, so a
+/// stale list costs speed, never the build. Only for pam_mfa.so (this
+/// package): the network object links the same build script.
+///
+/// `MFA_PAM_HOT_ORDER=off` links without the layout: valgrind, which
+/// records the list, names no function outside `.text`.
+fn hot_code_first() {
+    println!("cargo:rerun-if-env-changed=MFA_PAM_HOT_ORDER");
+    if std::env::var("CARGO_PKG_NAME").as_deref() != Ok("mfa-pam")
+        || std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux")
+        || std::env::var("MFA_PAM_HOT_ORDER").as_deref() == Ok("off")
+    {
+        return;
+    }
+    let (Some(dir), Some(out)) = (
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+        std::env::var_os("OUT_DIR").map(PathBuf::from),
+    ) else {
+        return;
+    };
+    let list = dir.join("hot-functions.txt");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let Ok(text) = std::fs::read_to_string(&list) else {
+        println!(
+            "cargo:warning=no {}: the login's code is not laid out first",
+            list.display()
+        );
+        return;
+    };
+    let script = out.join("hot-functions.ld");
+    if let Err(e) = std::fs::write(&script, hot_script(&text)) {
+        println!("cargo:warning=cannot write {}: {e}", script.display());
+        return;
+    }
+    // `-T` with a script that ends in INSERT augments the default script
+    // instead of replacing it.
+    println!("cargo:rustc-link-arg-cdylib=-Wl,-T,{}", script.display());
+}
+
+/// The linker script for a list of symbols, one per line (`#` comments).
+/// Only names made of the characters Rust's manglings use are taken, so a
+/// damaged list cannot inject linker script syntax.
+fn hot_script(list: &str) -> String {
+    let mut s = String::from("SECTIONS\n{\n  .text.mfa_login :\n  {\n");
+    for name in list.lines().map(str::trim) {
+        let plain = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'));
+        if !name.is_empty() && plain {
+            // LLVM names the section of a `#[cold]` function (alloc's
+            // grow paths, once_cell's init) `.text.unlikely.SYMBOL`.
+            s.push_str(&format!("    *(.text.{name} .text.unlikely.{name})\n"));
+        }
+    }
+    s.push_str("  }\n}\nINSERT BEFORE .text;\n");
+    s
 }
 
 /// `OUT_DIR/libgcc_s.so`: a linker script standing for libgcc_s (GNU ld

@@ -122,3 +122,73 @@ fn totp_needs_no_network_object_and_a_network_plan_fails_closed_without_one() {
         r.out
     );
 }
+
+/// `readelf -SW`: (address, size) of section `name`.
+fn section(so: &Path, name: &str) -> Option<(u64, u64)> {
+    let o = std::process::Command::new("readelf")
+        .arg("-SW")
+        .arg(so)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "readelf {}", so.display());
+    String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+        // "  [15] .text.mfa_login PROGBITS 0000000000068350 067350 05a453 ..."
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let at = f.iter().position(|w| *w == name)?;
+        let hex = |i: usize| u64::from_str_radix(f.get(i)?, 16).ok();
+        Some((hex(at + 2)?, hex(at + 4)?))
+    })
+}
+
+#[test]
+fn the_code_a_login_runs_is_laid_out_together() {
+    if !require(which("readelf") && which("nm"), "readelf, nm (binutils)") {
+        return;
+    }
+    let so = module();
+    let (start, size) = section(&so, ".text.mfa_login")
+        .expect("build.rs links the functions of hot-functions.txt into .text.mfa_login");
+    let o = std::process::Command::new("nm").arg(&so).output().unwrap();
+    let symbols: std::collections::HashMap<String, u64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            matches!(f.next()?, "t" | "T").then_some(())?;
+            Some((f.next()?.to_owned(), addr))
+        })
+        .collect();
+    let list =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("hot-functions.txt"))
+            .unwrap();
+    let listed: Vec<&str> = list
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let present: Vec<&str> = listed
+        .iter()
+        .copied()
+        .filter(|n| symbols.contains_key(*n))
+        .collect();
+    // Every listed function the object has is moved (a section name the
+    // script misses, such as `.text.unlikely.` for #[cold] functions,
+    // shows here), and the entry points are among them.
+    let outside: Vec<&str> = present
+        .iter()
+        .copied()
+        .filter(|n| !(start..start + size).contains(&symbols[*n]))
+        .collect();
+    assert!(outside.is_empty(), "listed but not moved: {outside:?}");
+    for entry in ["pam_sm_authenticate", "pam_sm_setcred"] {
+        assert!(present.contains(&entry), "{entry} is not listed");
+    }
+    // Symbol names change with the crates' metadata (a new dependency,
+    // another version): a list that has gone this stale no longer lays
+    // out a login, and `scripts/pam-hot-order` must record it again.
+    assert!(
+        present.len() * 2 >= listed.len(),
+        "only {} of {} listed functions exist: run scripts/pam-hot-order",
+        present.len(),
+        listed.len()
+    );
+}
