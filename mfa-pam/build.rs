@@ -85,11 +85,13 @@ fn static_unwinder() {
 /// `MFA_PAM_HOT_ORDER=off` links without the layout: valgrind, which
 /// records the list, names no function outside `.text`.
 fn hot_code_first() {
-    println!("cargo:rerun-if-env-changed=MFA_PAM_HOT_ORDER");
     if std::env::var("CARGO_PKG_NAME").as_deref() != Ok("mfa-pam")
         || std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux")
-        || std::env::var("MFA_PAM_HOT_ORDER").as_deref() == Ok("off")
     {
+        return;
+    }
+    println!("cargo:rerun-if-env-changed=MFA_PAM_HOT_ORDER");
+    if std::env::var("MFA_PAM_HOT_ORDER").as_deref() == Ok("off") {
         return;
     }
     let (Some(dir), Some(out)) = (
@@ -119,21 +121,41 @@ fn hot_code_first() {
 
 /// The linker script for a list of symbols, one per line (`#` comments).
 /// Only names made of the characters Rust's manglings use are taken, so a
-/// damaged list cannot inject linker script syntax.
+/// damaged list cannot inject linker script syntax. The exact names come
+/// first, in the list's order; then the same names with any hash, for the
+/// instances a build with other hashes has (ld places each section by the
+/// first pattern that matches it).
 fn hot_script(list: &str) -> String {
+    let names: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
+        })
+        .collect();
     let mut s = String::from("SECTIONS\n{\n  .text.mfa_login :\n  {\n");
-    for name in list.lines().map(str::trim) {
-        let plain = name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'));
-        if !name.is_empty() && plain {
-            // LLVM names the section of a `#[cold]` function (alloc's
-            // grow paths, once_cell's init) `.text.unlikely.SYMBOL`.
-            s.push_str(&format!("    *(.text.{name} .text.unlikely.{name})\n"));
-        }
+    let wild = names.iter().filter_map(|n| without_hash(n));
+    for name in names.iter().map(|n| n.to_string()).chain(wild) {
+        // LLVM names the section of a `#[cold]` function (alloc's grow
+        // paths, once_cell's init) `.text.unlikely.SYMBOL`.
+        s.push_str(&format!("    *(.text.{name} .text.unlikely.{name})\n"));
     }
     s.push_str("  }\n}\nINSERT BEFORE .text;\n");
     s
+}
+
+/// A legacy-mangled name with its hash (`17h` + 16 hex digits + `E`)
+/// replaced by a wildcard; `None` for a name without one. The hash covers
+/// the crate's metadata, which differs between a build of the workspace
+/// and one of mfa-pam alone (cargo unifies features over the packages it
+/// builds): the path alone finds the function in both. Instances of one
+/// generic function share a path, so all of them move.
+fn without_hash(name: &str) -> Option<String> {
+    let (path, hash) = name.strip_suffix('E')?.rsplit_once("17h")?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("{path}17h*E"))
 }
 
 /// `OUT_DIR/libgcc_s.so`: a linker script standing for libgcc_s (GNU ld
