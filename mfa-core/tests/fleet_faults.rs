@@ -1,6 +1,7 @@
 //! A state database that cannot be reached denies, whatever failmode says,
 //! within connect_timeout_secs, and claims nothing: stopped, frozen
-//! (SIGSTOP), restarted, a wrong password, TLS with the wrong CA. The next
+//! (SIGSTOP), restarted (between logins, and while a code is typed), a
+//! wrong password, TLS with the wrong CA. The next
 //! login after recovery works, with the very code the failed one typed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,8 +11,11 @@ mod fleet_common;
 use std::time::{Duration, Instant};
 
 use fleet_common::*;
-use mfa_core::{Config, Decision};
-use mfa_testkit::postgres::Options;
+use mfa_core::config::UsersDb;
+use mfa_core::context::FixedClock;
+use mfa_core::conversation::{Conversation, ConversationError, SecretAnswer};
+use mfa_core::{AuthContext, Config, Decision, Engine};
+use mfa_testkit::postgres::{Options, Postgres};
 
 /// connect_timeout_secs = 2 in these configs; a deny may take that plus
 /// the work around it, never the login's 90 s.
@@ -64,6 +68,65 @@ fn stopped_frozen_and_restarted_databases_deny_and_recovery_works() {
     db.pg.restart().unwrap();
     ok_once(&cfg, &who, NOW + 90);
     assert_eq!(db.sql("SELECT count(*) FROM mfa_used_step"), "4");
+}
+
+/// Restarts the database while the person types the code: the login read
+/// the user's state over a connection that is gone when the code is
+/// claimed.
+struct RestartWhileTyping<'a> {
+    pg: &'a mut Postgres,
+    code: String,
+    asked: usize,
+}
+
+#[async_trait::async_trait]
+impl Conversation for RestartWhileTyping<'_> {
+    async fn prompt_secret(&mut self, _prompt: &str) -> Result<SecretAnswer, ConversationError> {
+        self.asked += 1;
+        self.pg.restart().unwrap();
+        Ok(SecretAnswer::new(self.code.clone()))
+    }
+    async fn prompt_visible(&mut self, prompt: &str) -> Result<String, ConversationError> {
+        Err(ConversationError::Failed(format!(
+            "unexpected prompt {prompt:?}"
+        )))
+    }
+    async fn info(&mut self, _text: &str) -> Result<(), ConversationError> {
+        Ok(())
+    }
+    async fn error(&mut self, _text: &str) -> Result<(), ConversationError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_database_restarted_while_the_code_is_typed_denies_that_login_and_claims_nothing() {
+    let Some(mut db) = Db::start(Options::default()) else {
+        return;
+    };
+    let cfg = db.config("[general]\nfailmode = \"safe\"\n");
+    let who = account("frank", db.dir.path());
+    db.import(
+        "frank",
+        &format!("{SECRET}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"),
+    );
+    let engine = Engine::with_users(cfg.clone(), UsersDb::default()).unwrap();
+    let mut ctx = AuthContext::new("frank", "sshd");
+    ctx.clock = std::sync::Arc::new(FixedClock(NOW));
+    ctx.accounts = std::sync::Arc::new(who.clone());
+    ctx.rhost = Some("192.0.2.1".to_owned());
+    let mut conv = RestartWhileTyping {
+        pg: &mut db.pg,
+        code: totp_at(NOW),
+        asked: 0,
+    };
+    let d = Db::runtime().block_on(engine.authenticate(&ctx, &mut conv));
+    assert_eq!(conv.asked, 1, "the code was asked once");
+    // "state database unreachable: connection closed"
+    assert!(denied_for(&d, "unreachable"), "{d:?}");
+    // Nothing was claimed or counted: the very code typed works, once.
+    assert_eq!(db.sql("SELECT count(*) FROM mfa_used_step"), "0");
+    ok_once(&cfg, &who, NOW);
 }
 
 #[test]
