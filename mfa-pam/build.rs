@@ -76,8 +76,10 @@ fn static_unwinder() {
 /// linker puts them by default, the functions of one login are spread over
 /// the whole `.text`, so a login faulted in most of it (docs/pam.md, "Hot
 /// code first"). rustc emits one `.text.SYMBOL` section per function; a
-/// linker script that GNU ld reads besides its default one (`INSERT`) puts
-/// the listed sections into an output section before `.text`. A listed name
+/// linker script read besides the linker's default layout (`-T` with
+/// `INSERT`: rust-lld, rustc's default linker on x86_64 Linux, and GNU ld
+/// both take it) puts the listed sections into an output section before
+/// `.text`. A listed name
 /// the object does not have matches nothing and the link goes on, so a
 /// stale list costs speed, never the build. Only for pam_mfa.so (this
 /// package): the network object links the same build script.
@@ -135,7 +137,12 @@ fn hot_script(list: &str) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
         })
         .collect();
-    let mut s = String::from("SECTIONS\n{\n  .text.mfa_login :\n  {\n");
+    // The C runtime's `frame_dummy` runs when the module is loaded, and a
+    // login calls libc through the PLT's stubs: where the linker puts them
+    // (the start of `.text`, and after it) each cost a fault of its own.
+    let mut s = String::from(
+        "SECTIONS\n{\n  .text.mfa_login :\n  {\n    *crtbeginS.o(.text)\n    *(.plt)\n",
+    );
     let wild = names.iter().filter_map(|n| without_hash(n));
     for name in names.iter().map(|n| n.to_string()).chain(wild) {
         // LLVM names the section of a `#[cold]` function (alloc's grow

@@ -193,6 +193,17 @@ fn the_code_a_login_runs_is_laid_out_together() {
         .map(|(name, _)| *name)
         .collect();
     assert!(outside.is_empty(), "listed but not moved: {outside:?}");
+    // The C runtime's load-time code and the PLT come first too.
+    let frame_dummy = symbols.iter().find(|(n, _)| *n == "frame_dummy");
+    assert!(
+        frame_dummy.is_some_and(|(_, a)| (start..start + size).contains(a)),
+        "frame_dummy {frame_dummy:?} is outside .text.mfa_login"
+    );
+    assert_eq!(
+        section(&so, ".plt"),
+        None,
+        "the PLT has a section of its own"
+    );
     for entry in ["pam_sm_authenticate", "pam_sm_setcred"] {
         assert!(listed.contains(entry), "{entry} is not listed");
         assert!(moved.iter().any(|(n, _)| *n == entry), "{entry} not moved");
