@@ -33,6 +33,11 @@ fn keygen_migrate_import_export_and_enroll() {
     let before = std::fs::read(&key).unwrap();
     let o = run(mfa().args(["state", "keygen", "--key-file"]).arg(&key));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        (stderr(&o) + &stdout(&o)).contains("exists (a new key would make every sealed secret"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(&key).unwrap(), before);
 
     let pass = d.path().join("pg.pass");
@@ -110,6 +115,11 @@ fn keygen_migrate_import_export_and_enroll() {
         o.status.code(),
         Some(1),
         "an existing file is kept: {}",
+        stderr(&o)
+    );
+    assert!(
+        (stderr(&o) + &stdout(&o)).contains("exists (use --force to replace it)"),
+        "{}",
         stderr(&o)
     );
 

@@ -96,6 +96,19 @@ fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
 
+/// A refused overwrite (the file exists and was not to be replaced) says
+/// what to do about it; any other error is passed on whole.
+fn exists_or_failed(e: fsutil::FsError, path: &Path, advice: &str) -> CliError {
+    match e {
+        fsutil::FsError::Io { ref source, .. }
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            CliError::Failed(format!("{}: exists ({advice})", path.display()))
+        }
+        e => failed(e),
+    }
+}
+
 fn migrate(a: ConfigArg, out: &Output) -> Result<Status, CliError> {
     let (_, settings) = load(&a)?;
     let rt = super::runtime()?;
@@ -138,7 +151,11 @@ fn account(name: &str) -> Result<mfa_core::Account, CliError> {
 
 /// The file's bytes as written (the database keeps them whole), after the
 /// checks a login makes: regular file, no symlink, the user's, mode.
-fn read_state_file(path: &Path, owner: Option<u32>, allowed: u32) -> Result<Vec<u8>, CliError> {
+fn read_state_file(
+    path: &Path,
+    owner: Option<u32>,
+    allowed: u32,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
     let policy = CheckPolicy {
         owner: owner.map_or(Owner::Any, Owner::Uid),
         allowed_mode: allowed,
@@ -146,8 +163,7 @@ fn read_state_file(path: &Path, owner: Option<u32>, allowed: u32) -> Result<Vec<
         follow_symlinks: false,
     };
     let (mut file, _) = fsutil::open_checked(path, &policy).map_err(failed)?;
-    let bytes = fsutil::read_limited(&mut file, path, MAX_FILE_SIZE as u64).map_err(failed)?;
-    Ok(bytes.to_vec())
+    fsutil::read_limited(&mut file, path, MAX_FILE_SIZE as u64).map_err(failed)
 }
 
 fn import(a: ImportArgs, out: &Output) -> Result<Status, CliError> {
@@ -167,8 +183,7 @@ fn import(a: ImportArgs, out: &Output) -> Result<Status, CliError> {
                 (expand_secret_path(&config.totp.secret, &acct), owner)
             }
         };
-        let bytes =
-            zeroize::Zeroizing::new(read_state_file(&path, owner, config.totp.allowed_perm)?);
+        let bytes = read_state_file(&path, owner, config.totp.allowed_perm)?;
         files.push((user.clone(), path, bytes));
     }
     let rt = super::runtime()?;
@@ -215,17 +230,8 @@ fn export(a: ExportArgs, out: &Output) -> Result<Status, CliError> {
         owner,
         clobber: a.force,
     };
-    fsutil::replace(&path, &text, &opts).map_err(|e| match e {
-        fsutil::FsError::Io { ref source, .. }
-            if source.kind() == std::io::ErrorKind::AlreadyExists =>
-        {
-            CliError::Failed(format!(
-                "{}: exists (use --force to replace it)",
-                path.display()
-            ))
-        }
-        e => failed(e),
-    })?;
+    fsutil::replace(&path, &text, &opts)
+        .map_err(|e| exists_or_failed(e, &path, "use --force to replace it"))?;
     out.result(
         &json!({ "user": a.user, "secret_file": path }),
         &format!("wrote {}", path.display()),
@@ -251,16 +257,12 @@ fn keygen(a: KeygenArgs, out: &Output) -> Result<Status, CliError> {
         owner,
         clobber: false,
     };
-    fsutil::replace(&a.key_file, text.as_bytes(), &opts).map_err(|e| match e {
-        fsutil::FsError::Io { ref source, .. }
-            if source.kind() == std::io::ErrorKind::AlreadyExists =>
-        {
-            CliError::Failed(format!(
-                "{}: exists; a new key would make every sealed secret unreadable",
-                a.key_file.display()
-            ))
-        }
-        e => failed(e),
+    fsutil::replace(&a.key_file, text.as_bytes(), &opts).map_err(|e| {
+        exists_or_failed(
+            e,
+            &a.key_file,
+            "a new key would make every sealed secret unreadable",
+        )
     })?;
     out.result(
         &json!({ "key_file": a.key_file, "mode": format!("{mode:04o}") }),
