@@ -11,10 +11,9 @@ mod fleet_common;
 use std::time::{Duration, Instant};
 
 use fleet_common::*;
-use mfa_core::config::UsersDb;
 use mfa_core::context::FixedClock;
 use mfa_core::conversation::{Conversation, ConversationError, SecretAnswer};
-use mfa_core::{AuthContext, Config, Decision, Engine};
+use mfa_core::{Config, Decision};
 use mfa_testkit::postgres::{Options, Postgres};
 
 /// connect_timeout_secs = 2 in these configs; a deny may take that plus
@@ -38,18 +37,25 @@ fn ok_once(cfg: &Config, who: &mfa_core::accounts::StaticAccounts, now: u64) {
     assert!(denied_for(&d, "reused"), "{d:?}");
 }
 
-#[test]
-fn stopped_frozen_and_restarted_databases_deny_and_recovery_works() {
-    let Some(mut db) = Db::start(Options::default()) else {
-        return;
-    };
-    // failmode = safe is about providers: it must not open these.
+/// A host with `failmode = "safe"` (it is about providers: it must not
+/// open a login that lost its state database) and frank, who may use each
+/// code once.
+fn frank_with_reuse_ban(db: &Db) -> (Config, mfa_core::accounts::StaticAccounts) {
     let cfg = db.config("[general]\nfailmode = \"safe\"\n");
     let who = account("frank", db.dir.path());
     db.import(
         "frank",
         &format!("{SECRET}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"),
     );
+    (cfg, who)
+}
+
+#[test]
+fn stopped_frozen_and_restarted_databases_deny_and_recovery_works() {
+    let Some(mut db) = Db::start(Options::default()) else {
+        return;
+    };
+    let (cfg, who) = frank_with_reuse_ban(&db);
     ok_once(&cfg, &who, NOW);
 
     db.pg.stop().unwrap();
@@ -104,23 +110,14 @@ fn a_database_restarted_while_the_code_is_typed_denies_that_login_and_claims_not
     let Some(mut db) = Db::start(Options::default()) else {
         return;
     };
-    let cfg = db.config("[general]\nfailmode = \"safe\"\n");
-    let who = account("frank", db.dir.path());
-    db.import(
-        "frank",
-        &format!("{SECRET}\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"),
-    );
-    let engine = Engine::with_users(cfg.clone(), UsersDb::default()).unwrap();
-    let mut ctx = AuthContext::new("frank", "sshd");
-    ctx.clock = std::sync::Arc::new(FixedClock(NOW));
-    ctx.accounts = std::sync::Arc::new(who.clone());
-    ctx.rhost = Some("192.0.2.1".to_owned());
+    let (cfg, who) = frank_with_reuse_ban(&db);
     let mut conv = RestartWhileTyping {
         pg: &mut db.pg,
         code: totp_at(NOW),
         asked: 0,
     };
-    let d = Db::runtime().block_on(engine.authenticate(&ctx, &mut conv));
+    let clock = std::sync::Arc::new(FixedClock(NOW));
+    let d = login_conv(&cfg, &who, "frank", clock, "192.0.2.1", &mut conv);
     assert_eq!(conv.asked, 1, "the code was asked once");
     // "state database unreachable: connection closed"
     assert!(denied_for(&d, "unreachable"), "{d:?}");

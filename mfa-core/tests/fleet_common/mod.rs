@@ -12,6 +12,7 @@ use mfa_core::accounts::{Account, StaticAccounts};
 use mfa_core::config::UsersDb;
 use mfa_core::context::{Clock, FixedClock};
 use mfa_core::conversation::scripted::ScriptedConversation;
+use mfa_core::conversation::Conversation;
 use mfa_core::otp::{format_code, hotp, time_step, Algorithm};
 use mfa_core::state::pg::{schema, transfer, PgSettings};
 use mfa_core::{AuthContext, Config, Decision, Engine};
@@ -177,16 +178,28 @@ pub fn login_clock(
     rhost: &str,
     answer: Option<&str>,
 ) -> Decision {
+    let steps = answer.map(|a| ScriptedConversation::secret(PROMPT, a));
+    let mut conv = ScriptedConversation::new(steps).lenient_messages();
+    let d = login_conv(config, accounts, user, clock, rhost, &mut conv);
+    conv.finish();
+    d
+}
+
+/// [`login_clock`] with the conversation given.
+pub fn login_conv(
+    config: &Config,
+    accounts: &StaticAccounts,
+    user: &str,
+    clock: Arc<dyn Clock>,
+    rhost: &str,
+    conv: &mut dyn Conversation,
+) -> Decision {
     let engine = Engine::with_users(config.clone(), UsersDb::default()).unwrap();
     let mut ctx = AuthContext::new(user, "sshd");
     ctx.clock = clock;
     ctx.accounts = Arc::new(accounts.clone());
     ctx.rhost = Some(rhost.to_owned());
-    let steps = answer.map(|a| ScriptedConversation::secret(PROMPT, a));
-    let mut conv = ScriptedConversation::new(steps).lenient_messages();
-    let d = Db::runtime().block_on(engine.authenticate(&ctx, &mut conv));
-    conv.finish();
-    d
+    Db::runtime().block_on(engine.authenticate(&ctx, conv))
 }
 
 /// `n` logins at once (threads released together), each its own host
