@@ -32,8 +32,10 @@ usage (root; needs cc, libpam0g-dev, libpam-wrapper, postgresql, openssl,
 and `cargo build --release --workspace`):
     benches/fleet_latency.py [N=60] [CONC=16]
 """
-import os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import os, shutil, statistics, subprocess, sys, tempfile, threading, time
 import concurrent.futures as cf
+
+from syslog_sink import SyslogSink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -109,29 +111,6 @@ class Cluster:
         self.proc.terminate()
         self.proc.wait()
         subprocess.run(["userdel", self.owner], capture_output=True)
-
-
-class SyslogSink:
-    """A datagram reader at /dev/log for machines without a syslog daemon
-    (glibc's syslog() would fall back to /dev/console and distort the
-    timings; a real server always has one)."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind("/dev/log")
-        os.chmod("/dev/log", 0o666)
-        threading.Thread(target=self.drain, daemon=True).start()
-
-    def drain(self):
-        while True:
-            try:
-                self.sock.recv(65536)
-            except OSError:
-                return
-
-    def close(self):
-        os.unlink("/dev/log")
-        self.sock.close()
 
 
 def main():

@@ -63,7 +63,9 @@ figures of `500 100 --rounds 4 --netcfg`), or to compare builds:
 Run it on an idle machine (the load average is printed): other processes
 competing for the CPU show up as noise in the cold figures first.
 """
-import argparse, os, secrets, shutil, socket, statistics, subprocess, sys, tempfile, threading
+import argparse, os, secrets, shutil, statistics, subprocess, sys, tempfile
+
+from syslog_sink import SyslogSink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GA = "/usr/lib/x86_64-linux-gnu/security/pam_google_authenticator.so"
@@ -169,29 +171,6 @@ def held(service, k, restore):
             p.stdin.close()
             p.wait()
     return [m["Pss"] for m in maps], [m["Private_Dirty"] for m in maps], net
-
-
-class SyslogSink:
-    """A datagram reader at /dev/log for machines without a syslog daemon."""
-
-    def __init__(self):
-        self.count = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind("/dev/log")
-        os.chmod("/dev/log", 0o666)  # modules may send with the user's fsuid
-        threading.Thread(target=self.drain, daemon=True).start()
-
-    def drain(self):
-        while True:
-            try:
-                self.sock.recv(65536)
-            except OSError:
-                return
-            self.count += 1
-
-    def close(self):
-        os.unlink("/dev/log")
-        self.sock.close()
 
 
 def p95(xs):
