@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+/// Also how a first-login enrolment touches the file it creates.
+pub(crate) use file::as_identity;
 pub use file::FileBackend;
 
 use crate::audit::AuditRecord;

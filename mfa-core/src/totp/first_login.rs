@@ -14,6 +14,7 @@ use crate::context::AuthContext;
 use crate::conversation::Conversation;
 use crate::factor::{FactorError, Outcome};
 use crate::fsid;
+use crate::state::as_identity;
 
 use super::enroll::{new_state, otpauth_uri, EnrollOptions};
 use super::factor::TotpFactor;
@@ -39,16 +40,6 @@ pub fn secure_defaults() -> EnrollOptions {
         scratch_codes: 5,
         ..EnrollOptions::default()
     }
-}
-
-/// Run state-file access `f` as the identity that owns the file.
-fn as_identity<R>(
-    id: (u32, u32),
-    f: impl FnOnce() -> Result<R, StoreError>,
-) -> Result<R, FactorError> {
-    fsid::with_identity(id.0, id.1, f)
-        .map_err(|e| FactorError::State(e.to_string()))?
-        .map_err(|e| FactorError::State(e.to_string()))
 }
 
 /// Show a new enrolment, have it confirmed, write it. `NotEnrolled` (nothing
