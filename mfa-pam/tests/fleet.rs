@@ -12,7 +12,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -48,12 +48,24 @@ fn now_step() -> i64 {
     time_step(now, 30) as i64
 }
 
+/// One fleet at a time. pam_wrapper gives every process that starts PAM a
+/// config dir `/tmp/pam.<letter>`, and two processes that pick the same
+/// free letter at the same instant both use it (its `mkdir` failing with
+/// EEXIST is only logged), each copying its own PAM services into it. Two
+/// fleets in parallel thus let one fleet's login read the other fleet's
+/// `config=` and state database: its audit row lands in the wrong
+/// database. Hosts of one fleet share one services dir, so their
+/// collisions copy identical files.
+static ONE_FLEET: Mutex<()> = Mutex::new(());
+
 struct Fleet {
     hosts: Vec<Sshd>,
     pg: Postgres,
     _services: Services,
     _dir: tempfile::TempDir,
     cfg: std::path::PathBuf,
+    // Last: released after the hosts are stopped.
+    _alone: MutexGuard<'static, ()>,
 }
 
 fn secret_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -72,6 +84,9 @@ impl Fleet {
         {
             return None;
         }
+        // A test that failed while holding it poisoned it; the fleet it
+        // guarded is gone all the same.
+        let alone = ONE_FLEET.lock().unwrap_or_else(|e| e.into_inner());
         let pg = Postgres::start(Options::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let pass = secret_file(dir.path(), "pg.pass", MFA_PASSWORD);
@@ -131,6 +146,7 @@ impl Fleet {
             _services: services,
             _dir: dir,
             cfg,
+            _alone: alone,
         })
     }
 
