@@ -409,7 +409,7 @@ fn setcred_succeeds_after_authentication() {
     };
     svc.add("s", &[mfa_line("required", "")]);
     std::fs::write(
-        svc.dir.path().join("s"),
+        svc.path("s"),
         format!(
             "auth required {m}\naccount required {PAM_PERMIT}\n",
             m = module().display()

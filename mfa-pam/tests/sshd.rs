@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use common::*;
-use mfa_testkit::sshd::{askpass, require_binary, Sshd, SshdBuilder};
+use mfa_testkit::sshd::{askpass, require_binary, Sshd};
 
 const CODE_PROMPT: &str = "Verification code";
 
@@ -22,22 +22,11 @@ fn prerequisites_sshd() -> bool {
 /// sshd with `UsePAM yes`, keyboard-interactive, `AuthenticationMethods
 /// methods`, and the `sshd` PAM service `auth_lines` in `services`.
 fn sshd(services: &Services, methods: &str, auth_lines: &[String]) -> Sshd {
-    services.add("sshd", auth_lines);
-    // sshd also runs the session stack.
-    let path = services.dir.path().join("sshd");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("session required {PAM_PERMIT}\n"));
-    std::fs::write(&path, text).unwrap();
-    SshdBuilder::new()
+    services
+        .sshd(auth_lines)
         .config("UsePAM yes")
         .config("KbdInteractiveAuthentication yes")
         .config(&format!("AuthenticationMethods {methods}"))
-        .env("LD_PRELOAD", PAM_WRAPPER)
-        .env("PAM_WRAPPER", "1")
-        .env(
-            "PAM_WRAPPER_SERVICE_DIR",
-            &services.dir.path().display().to_string(),
-        )
         .start()
         .unwrap()
 }

@@ -24,7 +24,7 @@ const SUCCESS: &str = "successfully authenticated";
 /// code has reached the sink.
 fn spawn_pamtester(svc: &Services, user: &str) -> Child {
     Command::new("pamtester")
-        .args(["-v", "s", user, "authenticate"])
+        .args(["-v", &svc.service("s"), user, "authenticate"])
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("LD_PRELOAD", PAM_WRAPPER)

@@ -161,22 +161,62 @@ pub fn wrong_code(secret: &str) -> String {
 }
 
 /// A pam_wrapper service directory holding PAM stacks by name.
+///
+/// pam_wrapper copies the directory into `/tmp/pam.<letter>` for every
+/// process that starts PAM, and two processes that pick the same letter
+/// at the same instant share it (its failed `mkdir` is only logged), each
+/// copying its own services in. So every stack here is stored under a
+/// name no other `Services` uses (`name-<tag>`): a process that shares a
+/// config dir with another test's still reads its own stack.
 pub struct Services {
     pub dir: tempfile::TempDir,
+    tag: String,
 }
 
 impl Services {
     pub fn new() -> Self {
+        let mut tag = [0u8; 6];
+        getrandom::getrandom(&mut tag).unwrap();
         Self {
             dir: tempfile::tempdir().unwrap(),
+            // Lower case: libpam lowers service names.
+            tag: data_encoding::HEXLOWER.encode(&tag),
         }
+    }
+
+    /// The PAM service name that stack `name` is stored under.
+    pub fn service(&self, name: &str) -> String {
+        format!("{name}-{}", self.tag)
+    }
+
+    /// The file holding stack `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(self.service(name))
     }
 
     /// Write service `name` with these `auth` lines (module paths absolute).
     pub fn add(&self, name: &str, auth_lines: &[String]) {
         let mut text: String = auth_lines.iter().map(|l| format!("auth {l}\n")).collect();
         text.push_str(&format!("account required {PAM_PERMIT}\n"));
-        std::fs::write(self.dir.path().join(name), text).unwrap();
+        std::fs::write(self.path(name), text).unwrap();
+    }
+
+    /// An sshd under pam_wrapper whose PAM stack is this directory's
+    /// `sshd` (with a permissive session stack added to the auth lines).
+    pub fn sshd(&self, auth_lines: &[String]) -> mfa_testkit::sshd::SshdBuilder {
+        self.add("sshd", auth_lines);
+        let path = self.path("sshd");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("session required {PAM_PERMIT}\n"));
+        std::fs::write(&path, text).unwrap();
+        mfa_testkit::sshd::SshdBuilder::new()
+            .program_name(&self.service("sshd"))
+            .env("LD_PRELOAD", PAM_WRAPPER)
+            .env("PAM_WRAPPER", "1")
+            .env(
+                "PAM_WRAPPER_SERVICE_DIR",
+                &self.dir.path().display().to_string(),
+            )
     }
 
     /// `pamtester SERVICE USER OPS...`, answering prompts from `stdin`.
@@ -220,7 +260,8 @@ impl Services {
         let mut c = Command::new("pamtester");
         c.arg("-v")
             .args(options)
-            .args([service, user])
+            .arg(self.service(service))
+            .arg(user)
             .args(ops)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

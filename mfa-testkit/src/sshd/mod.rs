@@ -66,6 +66,7 @@ pub struct SshdBuilder {
     lines: Vec<String>,
     env: Vec<(String, String)>,
     binds: Vec<(PathBuf, PathBuf)>,
+    program_name: Option<String>,
 }
 
 impl SshdBuilder {
@@ -86,6 +87,16 @@ impl SshdBuilder {
     /// environment plus `PATH` and these.
     pub fn env(mut self, key: &str, val: &str) -> Self {
         self.env.push((key.to_owned(), val.to_owned()));
+        self
+    }
+
+    /// Runs sshd as `name` (a symlink to it in its temp dir). sshd names
+    /// its PAM service after the program (`__progname`), so this sshd
+    /// authenticates with the PAM service `name`: tests that run in
+    /// parallel each get a stack no other sshd reads, even when
+    /// pam_wrapper hands two processes the same config dir.
+    pub fn program_name(mut self, name: &str) -> Self {
+        self.program_name = Some(name.to_owned());
         self
     }
 
@@ -147,6 +158,14 @@ impl SshdBuilder {
         for (_, dst) in &self.binds {
             std::fs::create_dir_all(dst)?;
         }
+        let sshd = match &self.program_name {
+            Some(name) => {
+                let link = dir.join(name);
+                std::os::unix::fs::symlink(&sshd, &link)?;
+                link
+            }
+            None => sshd,
+        };
         let config = dir.join("sshd_config");
         let log = dir.join("sshd.log");
         let mut last_log = String::new();
