@@ -123,6 +123,46 @@ fn keygen_migrate_import_export_and_enroll() {
         stderr(&o)
     );
 
+    // A database the schema would never allow (a hand-changed table, a
+    // bad restore) is refused, not exported with the file's own counter.
+    let hotp = TestUser::create("mfahotp").unwrap();
+    hotp.write_file(
+        ".google_authenticator",
+        b"JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 7\n",
+        0o400,
+    )
+    .unwrap();
+    let o = with_cfg(&["state", "import", "--user", &hotp.name]);
+    assert!(o.status.success(), "{}{}", stderr(&o), stdout(&o));
+    pg.sql(
+        "mfa",
+        &format!(
+            "ALTER TABLE mfa_hotp DROP CONSTRAINT mfa_hotp_counter_check; \
+             UPDATE mfa_hotp SET counter = -1 WHERE username = '{}'",
+            hotp.name
+        ),
+    )
+    .unwrap();
+    let bad = d.path().join("negative");
+    let o = with_cfg(&[
+        "state",
+        "export",
+        "--user",
+        &hotp.name,
+        "--secret-file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stderr(&o), stdout(&o));
+    let said = stderr(&o) + &stdout(&o);
+    assert!(
+        said.contains(&format!(
+            "the database's state for {} is not valid: HOTP counter -1",
+            hotp.name
+        )),
+        "{said}"
+    );
+    assert!(!bad.exists(), "nothing written");
+
     // Enrolled straight into the database, then readable back.
     let o = with_cfg(&[
         "totp",

@@ -29,6 +29,11 @@ pub enum TransferError {
     Missing(String),
     #[error("secrets: {0}")]
     Seal(String),
+    /// A value no migration allows (a schema changed by hand, a restore
+    /// gone wrong): exporting it would write a state that accepts codes
+    /// the fleet already used.
+    #[error("the database's state for {user} is not valid: {what}")]
+    Corrupt { user: String, what: String },
 }
 
 const SECRET_PUT: &str = "INSERT INTO mfa_secret (username, sealed) VALUES ($1, $2) \
@@ -110,7 +115,10 @@ pub async fn export(
         let rows = query(client, limit, HOTP_OF, &[(&user, Type::TEXT)]).await?;
         if let Some(row) = rows.first() {
             let shared: i64 = row.try_get(0).map_err(|e| DbError::Failed(e.to_string()))?;
-            let shared = u64::try_from(shared).unwrap_or(counter);
+            let shared = u64::try_from(shared).map_err(|_| TransferError::Corrupt {
+                user: user.to_owned(),
+                what: format!("HOTP counter {shared}"),
+            })?;
             if shared != counter {
                 state.mode = Mode::Hotp(shared);
                 changed = true;
@@ -118,7 +126,12 @@ pub async fn export(
         }
     }
     let rows = query(client, limit, USED_SCRATCH, &[(&user, Type::TEXT)]).await?;
-    let used: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
+    // A row that cannot be read is an error, never skipped: a skipped
+    // used code would be exported as unused.
+    let used: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.try_get(0).map_err(|e| DbError::Failed(e.to_string())))
+        .collect::<Result<_, _>>()?;
     let before = state.scratch_codes.len();
     state
         .scratch_codes
@@ -128,9 +141,14 @@ pub async fn export(
         let rows = query(client, limit, USED_STEPS, &[(&user, Type::TEXT)]).await?;
         let steps: Vec<u64> = rows
             .iter()
-            .filter_map(|r| r.try_get::<_, i64>(0).ok())
-            .filter_map(|s| u64::try_from(s).ok())
-            .collect();
+            .map(|r| {
+                let step: i64 = r.try_get(0).map_err(|e| DbError::Failed(e.to_string()))?;
+                u64::try_from(step).map_err(|_| TransferError::Corrupt {
+                    user: user.to_owned(),
+                    what: format!("used TOTP step {step}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         if !steps.is_empty() {
             state.disallow_reuse = Some(steps);
             changed = true;
