@@ -63,20 +63,31 @@ pub fn sha256(bytes: &[u8]) -> String {
 pub fn create(root: &Root, command: &str, changes: &[Change]) -> Result<String, AdminError> {
     let base = root.path(Path::new(BACKUP_DIR));
     std::fs::create_dir_all(&base).map_err(|e| failed(BACKUP_DIR, e))?;
-    let _ = std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700));
+    // The backups hold PAM and sshd configs: root's alone, or no backup.
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| failed(BACKUP_DIR, e))?;
     let stamp = utc_stamp(now_secs());
-    // Two installs in one second get distinct names.
-    let (name, dir) = (0..100)
-        .map(|i| {
-            if i == 0 {
-                stamp.clone()
-            } else {
-                format!("{stamp}-{i}")
+    // Two installs in one second get distinct names; any error but an
+    // existing name stops the backup.
+    let mut made = None;
+    for i in 0..100 {
+        let name = if i == 0 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{i}")
+        };
+        let dir = base.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                made = Some((name, dir));
+                break;
             }
-        })
-        .map(|n| (n.clone(), base.join(n)))
-        .find(|(_, d)| std::fs::create_dir(d).is_ok())
-        .ok_or_else(|| AdminError::Failed(format!("{BACKUP_DIR}: cannot create a backup")))?;
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(dir.display(), e)),
+        }
+    }
+    let (name, dir) =
+        made.ok_or_else(|| AdminError::Failed(format!("{BACKUP_DIR}: cannot create a backup")))?;
     std::fs::create_dir(dir.join("files")).map_err(|e| failed(dir.display(), e))?;
     let mut files = Vec::new();
     for (i, c) in changes.iter().enumerate() {
