@@ -51,11 +51,11 @@ fn now_step() -> i64 {
 /// One fleet at a time. pam_wrapper gives every process that starts PAM a
 /// config dir `/tmp/pam.<letter>`, and two processes that pick the same
 /// free letter at the same instant both use it (its `mkdir` failing with
-/// EEXIST is only logged), each copying its own PAM services into it. Two
-/// fleets in parallel thus let one fleet's login read the other fleet's
-/// `config=` and state database: its audit row lands in the wrong
-/// database. Hosts of one fleet share one services dir, so their
-/// collisions copy identical files.
+/// EEXIST is only logged), each copying its own PAM services into it. With
+/// one service name for every fleet, two fleets in parallel let a login
+/// read the other fleet's `config=` and database (CI saw 38 and 34 audit
+/// rows for 36 logins). Each `Services` now has names of its own, and the
+/// fleets still take turns: a race of 24 logins is load enough.
 static ONE_FLEET: Mutex<()> = Mutex::new(());
 
 struct Fleet {
@@ -283,10 +283,11 @@ impl Fleet {
             "decisions: {decided:#?}\n{}",
             self.explain()
         );
-        // Under a heavy load the odd connection dies before sshd starts PAM
-        // (its client resets it; the long run met 3 to 5 in 4800): that
-        // login is never asked for a code, is denied, and pam_mfa never
-        // sees it. The suite's 36 logins may lose one.
+        // Under a heavy load the odd login dies before pam_mfa runs (its
+        // client reset the connection, or its stack was being rewritten by
+        // a pam_wrapper neighbour; runs before the fix met 3 to 5 in 4800):
+        // it is never asked for a code and is denied. The suite's 36 logins
+        // may lose one.
         let total = rounds * logins;
         let prompted = total - unprompted.len();
         assert!(
