@@ -60,6 +60,9 @@ fn keygen_migrate_import_export_and_enroll() {
         c.arg("--json").args(args).arg("--config").arg(&cfg);
         run(&mut c)
     };
+    let export = |user: &str, file: &str| {
+        with_cfg(&["state", "export", "--user", user, "--secret-file", file])
+    };
     let o = with_cfg(&["state", "migrate"]);
     assert!(o.status.success(), "{}{}", stderr(&o), stdout(&o));
     assert_eq!(
@@ -91,26 +94,12 @@ fn keygen_migrate_import_export_and_enroll() {
     );
 
     let out = d.path().join("exported");
-    let o = with_cfg(&[
-        "state",
-        "export",
-        "--user",
-        &user.name,
-        "--secret-file",
-        out.to_str().unwrap(),
-    ]);
+    let o = export(&user.name, out.to_str().unwrap());
     assert!(o.status.success(), "{}{}", stderr(&o), stdout(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), original);
     let meta = std::fs::metadata(&out).unwrap();
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, user.uid));
-    let o = with_cfg(&[
-        "state",
-        "export",
-        "--user",
-        &user.name,
-        "--secret-file",
-        out.to_str().unwrap(),
-    ]);
+    let o = export(&user.name, out.to_str().unwrap());
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -144,14 +133,7 @@ fn keygen_migrate_import_export_and_enroll() {
     )
     .unwrap();
     let bad = d.path().join("negative");
-    let o = with_cfg(&[
-        "state",
-        "export",
-        "--user",
-        &hotp.name,
-        "--secret-file",
-        bad.to_str().unwrap(),
-    ]);
+    let o = export(&hotp.name, bad.to_str().unwrap());
     assert_eq!(o.status.code(), Some(1), "{}{}", stderr(&o), stdout(&o));
     let said = stderr(&o) + &stdout(&o);
     assert!(
@@ -177,14 +159,7 @@ fn keygen_migrate_import_export_and_enroll() {
     ]);
     assert!(o.status.success(), "{}{}", stderr(&o), stdout(&o));
     assert_eq!(json(&o)["store"], "postgres");
-    let o = with_cfg(&[
-        "state",
-        "export",
-        "--user",
-        "newcomer",
-        "--secret-file",
-        "-",
-    ]);
+    let o = export("newcomer", "-");
     let text = stdout(&o);
     assert!(
         text.contains("\" DISALLOW_REUSE\n") && text.contains("\" TOTP_AUTH\n"),
