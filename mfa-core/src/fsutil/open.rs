@@ -122,11 +122,19 @@ pub(super) fn check(path: &Path, meta: &Metadata, policy: &CheckPolicy) -> Resul
     Ok(())
 }
 
+/// The buffer [`read_limited`] starts with: more than any state file and
+/// most configs. Growing a buffer moves its bytes and frees the old block
+/// unwiped, a copy of the secrets `Zeroizing` would never reach; an empty
+/// `Vec` also made std read a small file in four `read()` calls (32, 32,
+/// 64 bytes, then the end) where one and the end do.
+const READ_CAPACITY: u64 = 8 * 1024;
+
 /// Read the rest of `file`, at most `max` bytes: a file that grew past its
 /// checked size since the `fstat` is refused rather than read unbounded.
 /// The buffer is zeroed when dropped (state files hold secrets).
 pub fn read_limited(file: &mut File, path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, FsError> {
-    let mut bytes = Zeroizing::new(Vec::new());
+    let capacity = max.saturating_add(1).min(READ_CAPACITY);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| FsError::io(path, "cannot read", e))?;
@@ -154,6 +162,13 @@ mod tests {
             allowed_mode: 0o600,
             max_size: 16,
             follow_symlinks: false,
+        }
+    }
+
+    fn strict_up_to(max_size: u64) -> CheckPolicy {
+        CheckPolicy {
+            max_size,
+            ..strict()
         }
     }
 
@@ -271,6 +286,22 @@ mod tests {
             open_checked(&big, &strict()),
             Err(FsError::TooLarge { limit: 16, .. })
         ));
+    }
+
+    #[test]
+    fn read_limited_reads_a_small_file_into_its_first_buffer() {
+        // No reallocation: no unwiped copy of the bytes left in freed memory.
+        let d = tempfile::tempdir().unwrap();
+        let small = file(d.path(), &[b's'; 200], 0o600);
+        let (mut f, _) = open_checked(&small, &strict_up_to(1 << 20)).unwrap();
+        let bytes = read_limited(&mut f, &small, 1 << 20).unwrap();
+        assert_eq!(&*bytes, &[b's'; 200]);
+        assert_eq!(bytes.capacity() as u64, READ_CAPACITY);
+        // A file larger than that buffer is still read whole.
+        let big = vec![b'b'; READ_CAPACITY as usize * 3 + 7];
+        let p = file(d.path(), &big, 0o600);
+        let (mut f, _) = open_checked(&p, &strict_up_to(1 << 20)).unwrap();
+        assert_eq!(*read_limited(&mut f, &p, 1 << 20).unwrap(), big);
     }
 
     #[test]
