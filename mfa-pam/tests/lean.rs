@@ -219,3 +219,58 @@ fn the_code_a_login_runs_is_laid_out_together() {
         listed.len()
     );
 }
+
+/// `readelf -lW`: (file offset, type) of every program header.
+fn segments(so: &Path) -> Vec<(String, u64)> {
+    let o = std::process::Command::new("readelf")
+        .arg("-lW")
+        .arg(so)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "readelf {}", so.display());
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            // "  LOAD  0x1a3000 0x00000000001a3000 ..."
+            let mut f = l.split_whitespace();
+            let kind = f.next()?.to_owned();
+            let offset = u64::from_str_radix(f.next()?.strip_prefix("0x")?, 16).ok()?;
+            Some((kind, offset))
+        })
+        .collect()
+}
+
+#[test]
+fn the_loader_writes_as_few_pages_of_the_module_as_the_link_allows() {
+    if !require(which("readelf") && which("cc"), "readelf (binutils), cc") {
+        return;
+    }
+    let so = module();
+    // `-z separate-loadable-segments`: each segment from a page boundary,
+    // so the data relocations write fills no page more than it needs.
+    let loads: Vec<u64> = segments(&so)
+        .into_iter()
+        .filter(|(kind, _)| kind == "LOAD")
+        .map(|(_, offset)| offset)
+        .collect();
+    assert!(loads.len() >= 3, "LOAD segments: {loads:x?}");
+    assert!(
+        loads.iter().all(|o| o % 4096 == 0),
+        "a LOAD segment starts mid-page: {loads:x?}"
+    );
+    // RELR where the C library it was linked against loads it (glibc
+    // 2.36+ defines GLIBC_ABI_DT_RELR), the full table elsewhere.
+    let libc = std::process::Command::new("cc")
+        .arg("-print-file-name=libc.so.6")
+        .output()
+        .unwrap();
+    let libc = String::from_utf8_lossy(&libc.stdout).trim().to_owned();
+    let needle = b"GLIBC_ABI_DT_RELR\0";
+    let relr_libc =
+        std::fs::read(&libc).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle));
+    assert_eq!(
+        section(&so, ".relr.dyn").is_some(),
+        relr_libc,
+        "packed relative relocations exactly when {libc} supports them"
+    );
+}
