@@ -42,16 +42,8 @@ fn static_unwinder() {
     if !gnu_linux {
         return;
     }
-    let cc = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".into());
-    let eh = Command::new(&cc)
-        .arg("-print-file-name=libgcc_eh.a")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| PathBuf::from(s.trim()))
-        // The driver echoes the bare name back when it has no such file.
-        .filter(|p| p.is_absolute() && p.is_file());
-    let Some(eh) = eh else {
+    let cc = linker_driver();
+    let Some(eh) = library_file(&cc, "libgcc_eh.a") else {
         println!("cargo:warning=no libgcc_eh.a from `{cc}`: the PAM modules link libgcc_s.so.1");
         return;
     };
@@ -187,8 +179,7 @@ fn fewer_written_pages() {
         return;
     }
     println!("cargo:rustc-link-arg-cdylib=-Wl,-z,separate-loadable-segments");
-    let cc = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".into());
-    if libc_has_relr(&cc) {
+    if libc_has_relr(&linker_driver()) {
         println!("cargo:rustc-link-arg-cdylib=-Wl,-z,pack-relative-relocs");
     }
 }
@@ -196,18 +187,27 @@ fn fewer_written_pages() {
 /// Whether the `libc.so.6` the linker driver `cc` links against defines the
 /// symbol version `GLIBC_ABI_DT_RELR` (a name in its version table).
 fn libc_has_relr(cc: &str) -> bool {
-    let Some(libc) = Command::new(cc)
-        .arg("-print-file-name=libc.so.6")
+    let needle: &[u8] = b"GLIBC_ABI_DT_RELR\0";
+    library_file(cc, "libc.so.6").is_some_and(|libc| {
+        std::fs::read(libc).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+    })
+}
+
+/// The C compiler that drives the link (rustc's default is `cc`).
+fn linker_driver() -> String {
+    std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".into())
+}
+
+/// The file the linker driver `cc` would link for library file `name`.
+fn library_file(cc: &str, name: &str) -> Option<PathBuf> {
+    Command::new(cc)
+        .arg(format!("-print-file-name={name}"))
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| PathBuf::from(s.trim()))
-        .filter(|p| p.is_absolute())
-    else {
-        return false;
-    };
-    let needle: &[u8] = b"GLIBC_ABI_DT_RELR\0";
-    std::fs::read(&libc).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        // The driver echoes the bare name back when it has no such file.
+        .filter(|p| p.is_absolute() && p.is_file())
 }
 
 /// `OUT_DIR/libgcc_s.so`: a linker script standing for libgcc_s (GNU ld
