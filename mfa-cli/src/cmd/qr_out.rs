@@ -81,6 +81,7 @@ fn write_png(data: &str, path: &Path) -> Result<(), CliError> {
         mode: 0o600,
         owner: None,
         clobber: false,
+        sync_dir: true,
     };
     fsutil::replace(path, &png_bytes, &opts).map_err(|e| match &e {
         fsutil::FsError::Io { source, .. }

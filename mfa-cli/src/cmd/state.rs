@@ -229,6 +229,7 @@ fn export(a: ExportArgs, out: &Output) -> Result<Status, CliError> {
         mode: 0o600,
         owner,
         clobber: a.force,
+        sync_dir: true,
     };
     fsutil::replace(&path, &text, &opts)
         .map_err(|e| exists_or_failed(e, &path, "use --force to replace it"))?;
@@ -256,6 +257,7 @@ fn keygen(a: KeygenArgs, out: &Output) -> Result<Status, CliError> {
         mode,
         owner,
         clobber: false,
+        sync_dir: true,
     };
     fsutil::replace(&a.key_file, text.as_bytes(), &opts).map_err(|e| {
         exists_or_failed(

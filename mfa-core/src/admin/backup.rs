@@ -251,6 +251,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AdminError> {
         mode,
         owner: None,
         clobber: false,
+        sync_dir: true,
     };
     fsutil::replace(path, bytes, &opts).map_err(|e| AdminError::Failed(e.to_string()))
 }
@@ -270,6 +271,7 @@ pub fn write_atomic(
         mode,
         owner,
         clobber: true,
+        sync_dir: true,
     };
     fsutil::replace(path, bytes, &opts).map_err(|e| AdminError::Failed(e.to_string()))
 }

@@ -81,6 +81,7 @@ impl UsersDb {
             mode,
             owner: Some(owner),
             clobber: true,
+            sync_dir: true,
         };
         fsutil::replace(path, out.as_bytes(), &opts).map_err(|e| match e {
             // "cannot give the new file the owner U:G: ...", "cannot sync: ..."

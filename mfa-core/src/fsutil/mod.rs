@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 pub use lock::{lock_checked, lock_exclusive, lock_file, still_names};
 pub use mode::{deserialize_mode, parse_mode, ModeError};
 pub use open::{open_checked, read_limited, CheckPolicy, Owner};
+#[cfg(test)]
+pub(crate) use replace::DIR_SYNCS;
 pub use replace::{fsync_dir, replace, ReplaceOptions};
 
 /// Why a file operation was refused or failed. Messages name the path and

@@ -364,6 +364,28 @@ impl TotpState {
     /// Serialise in google_authenticator's layout: secret, options (in the
     /// order they were read, new ones appended in the order
     /// google-authenticator writes them), scratch codes.
+    /// Whether `next` differs from `self` only in what a lost write brings
+    /// back for a while, not for good: the steps DISALLOW_REUSE has seen
+    /// (an old code is accepted at most WINDOW_SIZE steps after its own,
+    /// 90 s by default, which a crash and a reboot must fit in before anyone
+    /// could reuse it), the rate limit's attempt times (they age out after
+    /// its interval) and the time skew (a clock correction, re-learnt).
+    /// Anything else (a HOTP counter, a used scratch code, an option turned
+    /// on or off) counts as permanent: the store makes such a change
+    /// durable, and pam_google_authenticator's cheaper write is used only
+    /// for these.
+    pub fn changes_only_time_bounded(&self, next: &TotpState) -> bool {
+        let mut masked = next.clone();
+        if let (Some(seen), Some(before)) = (&mut masked.disallow_reuse, &self.disallow_reuse) {
+            seen.clone_from(before);
+        }
+        if let (Some(limit), Some(before)) = (&mut masked.rate_limit, &self.rate_limit) {
+            limit.timestamps.clone_from(&before.timestamps);
+        }
+        masked.time_skew = self.time_skew;
+        masked == *self
+    }
+
     pub fn serialize(&self) -> Zeroizing<String> {
         let mut out = Zeroizing::new(String::new());
         out.push_str(&self.secret_line);
@@ -460,6 +482,61 @@ mod tests {
         assert_eq!(s.scratch_codes.len(), 2);
         assert_eq!(s.other("LAST0").unwrap(), vec!["10.0.0.1", "1700000000"]);
         assert_eq!(s.serialize().as_str(), SAMPLE);
+    }
+
+    #[test]
+    fn only_the_used_steps_the_attempt_times_and_the_skew_are_time_bounded() {
+        let s = TotpState::parse(SAMPLE.as_bytes()).unwrap();
+        type Change = fn(&mut TotpState);
+        let bounded: [(&str, Change); 4] = [
+            ("a used step", |t| {
+                t.disallow_reuse.as_mut().unwrap().push(56666667)
+            }),
+            ("an attempt time", |t| {
+                t.rate_limit.as_mut().unwrap().timestamps.push(1700000030)
+            }),
+            ("the skew", |t| t.time_skew = 2),
+            ("all three", |t| {
+                t.disallow_reuse = Some(vec![]);
+                t.rate_limit.as_mut().unwrap().timestamps.clear();
+                t.time_skew = -1;
+            }),
+        ];
+        for (what, change) in bounded {
+            let mut next = s.clone();
+            change(&mut next);
+            assert!(s.changes_only_time_bounded(&next), "{what}");
+        }
+        let permanent: [(&str, Change); 7] = [
+            ("a used scratch code", |t| {
+                t.scratch_codes.remove(0);
+            }),
+            ("a used step and a scratch code", |t| {
+                t.disallow_reuse.as_mut().unwrap().push(56666667);
+                t.scratch_codes.pop();
+            }),
+            ("DISALLOW_REUSE turned off", |t| t.disallow_reuse = None),
+            ("RATE_LIMIT turned off", |t| t.rate_limit = None),
+            ("RATE_LIMIT's attempts", |t| {
+                t.rate_limit.as_mut().unwrap().attempts = 9
+            }),
+            ("the window", |t| t.window_size = 5),
+            ("another option", |t| {
+                t.set_other("LAST0", &["10.0.0.2".into()])
+            }),
+        ];
+        for (what, change) in permanent {
+            let mut next = s.clone();
+            change(&mut next);
+            assert!(!s.changes_only_time_bounded(&next), "{what}");
+        }
+        // A HOTP counter moving on is for good, whatever else moves.
+        let h = TotpState::parse(b"JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 7\n").unwrap();
+        let mut next = h.clone();
+        next.mode = Mode::Hotp(8);
+        next.time_skew = 1;
+        assert!(!h.changes_only_time_bounded(&next));
+        assert!(h.changes_only_time_bounded(&h.clone()));
     }
 
     #[test]

@@ -237,9 +237,16 @@ fn apply_locked<R>(
     f: impl FnOnce(&mut TotpState) -> (R, bool),
 ) -> Result<R, StoreError> {
     let mut state = read_parse(path, file)?;
+    let before = state.clone();
     let (result, changed) = f(&mut state);
     if changed {
-        if let Err(e) = write_atomic(path, &state, meta) {
+        // A change a crash may undo for good (a HOTP counter, a used scratch
+        // code) is made durable before the login goes on; one whose undoing
+        // expires on its own (the used-step list, the rate limit's attempt
+        // times, the skew) is not worth a second sync: see
+        // `TotpState::changes_only_time_bounded`.
+        let sync_dir = !before.changes_only_time_bounded(&state);
+        if let Err(e) = write_atomic(path, &state, meta, sync_dir) {
             if !policy.allow_readonly {
                 return Err(e);
             }
@@ -261,16 +268,18 @@ fn write_failed(path: &Path, e: FsError) -> StoreError {
 }
 
 /// Write `state` next to `path` and rename it over, keeping the original's
-/// mode and ownership.
+/// mode and ownership; `sync_dir` as in [`ReplaceOptions`].
 fn write_atomic(
     path: &Path,
     state: &TotpState,
     original: &std::fs::Metadata,
+    sync_dir: bool,
 ) -> Result<(), StoreError> {
     let opts = ReplaceOptions {
         mode: original.mode() & 0o7777,
         owner: Some((original.uid(), original.gid())),
         clobber: true,
+        sync_dir,
     };
     fsutil::replace(path, state.serialize().as_bytes(), &opts).map_err(|e| write_failed(path, e))
 }
@@ -297,6 +306,7 @@ pub fn create(
         mode,
         owner: None,
         clobber: overwrite,
+        sync_dir: true,
     };
     fsutil::replace(path, state.serialize().as_bytes(), &opts).map_err(|e| match e {
         // Made between the check above and the final link.
@@ -323,6 +333,72 @@ mod tests {
         std::fs::write(&p, content).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
+    }
+
+    #[test]
+    fn a_login_syncs_the_directory_only_for_a_change_a_crash_would_undo_for_good() {
+        use super::super::verify::{verify, Accepted, Rejected, VerifyOptions};
+        use crate::otp::{format_code, hotp};
+        const NOW: u64 = 1_700_000_000;
+        let rewriting =
+            "JBSWY3DPEHPK3PXP\n\" RATE_LIMIT 3 30\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n12345678\n";
+        let hotp_file = "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 7\n";
+        // (what, file, the counter whose code is typed or a literal code,
+        // the verdict, whether the directory is synced)
+        type Case = (
+            &'static str,
+            &'static str,
+            Result<u64, &'static str>,
+            Result<Accepted, Rejected>,
+            bool,
+        );
+        let cases: [Case; 4] = [
+            (
+                "a TOTP code",
+                rewriting,
+                Ok(NOW / 30),
+                Ok(Accepted::Code),
+                false,
+            ),
+            (
+                "a wrong code, counted by RATE_LIMIT",
+                rewriting,
+                Err("000000"),
+                Err(Rejected::WrongCode),
+                false,
+            ),
+            (
+                "a scratch code",
+                rewriting,
+                Err("12345678"),
+                Ok(Accepted::ScratchCode),
+                true,
+            ),
+            ("a HOTP code", hotp_file, Ok(7), Ok(Accepted::Code), true),
+        ];
+        let syncs = || fsutil::DIR_SYNCS.with(std::cell::Cell::get);
+        for (what, file, typed, verdict, synced) in cases {
+            let d = tempfile::tempdir().unwrap();
+            let p = write(d.path(), file.as_bytes(), 0o400);
+            let before = TotpState::parse(file.as_bytes()).unwrap();
+            let typed = typed.map_or_else(str::to_owned, |counter| {
+                let code = hotp(before.algorithm, before.secret(), counter, before.digits);
+                format_code(code, before.digits).to_string()
+            });
+            let start = syncs();
+            let result = update(&p, &me(), |s| {
+                let v = verify(s, &typed, NOW, VerifyOptions::default());
+                (v.result, v.changed)
+            })
+            .unwrap();
+            assert_eq!(result, verdict, "{what}");
+            assert_ne!(
+                read(&p, &me()).unwrap(),
+                before,
+                "{what}: the change is saved"
+            );
+            assert_eq!(syncs() - start, usize::from(synced), "{what}");
+        }
     }
 
     #[test]
