@@ -132,6 +132,22 @@ fn errors_name_file_line_and_key() {
 }
 
 #[test]
+fn a_host_name_is_ascii_or_written_as_punycode() {
+    let hook = |url: &str| parse(&format!("[webhook]\nurl = \"{url}\"\n"));
+    assert!(hook("https://xn--bcher-kva.example/hook").is_ok());
+    let e = hook("https://bücher.example/hook").unwrap_err();
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(2), Some("webhook.url")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("in its ASCII (xn--) form"), "{e}");
+    // Not a host name's fault: no hint.
+    let e = hook("https://hooks.example.com:99999/x").unwrap_err();
+    assert!(!e.to_string().contains("xn--"), "{e}");
+}
+
+#[test]
 fn plain_http_only_to_loopback() {
     let hook = |url: &str| parse(&format!("[webhook]\nurl = \"{url}\"\n"));
     for ok in [
