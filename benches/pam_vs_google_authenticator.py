@@ -173,6 +173,25 @@ def held(service, k, restore):
     return [m["Pss"] for m in maps], [m["Private_Dirty"] for m in maps], net
 
 
+def install_copy(built, into):
+    """`built` (and the network object beside it, when there is one)
+    copied into directory `into`, root's and 0644, as a package installs
+    it: a new file written with write(). The object straight from the
+    linker measured 2 page faults more per cold login (32 against 30, the
+    same bytes): the page cache holds a file the linker wrote differently,
+    and the kernel maps fewer pages around each fault. Copied, every
+    pam_mfa.so is measured as users run it, whatever built it last
+    (pam_google_authenticator.so, installed by its package, is measured in
+    place: a copy of it measured the same)."""
+    os.makedirs(into)
+    net = built[: -len(".so")] + "_net.so" if built.endswith(".so") else None
+    for src in [built] + ([net] if net and os.path.exists(net) else []):
+        dst = os.path.join(into, os.path.basename(src))
+        shutil.copyfile(src, dst)
+        os.chmod(dst, 0o644)
+    return os.path.join(into, os.path.basename(built))
+
+
 def p95(xs):
     return sorted(xs)[max(0, int(round(0.95 * len(xs))) - 1)]
 
@@ -189,8 +208,9 @@ try:
     run("useradd", "-m", "-d", home, "-s", "/bin/sh", user)
     os.mkdir(os.path.join(tmp, "svc"))
     services = {"ga": ("pam_google_authenticator.so", GA)}
-    for i, (label, path) in enumerate(modules.items()):
+    for i, (label, built) in enumerate(modules.items()):
         name = f"mfa{i}"  # libpam lowercases service names: labels are free-form
+        path = install_copy(built, os.path.join(tmp, "lib", name))
         services[name] = (label, path)
         if args.netcfg:
             # Two configs that differ only in naming a network factor, so
