@@ -123,15 +123,20 @@ fn totp_needs_no_network_object_and_a_network_plan_fails_closed_without_one() {
     );
 }
 
-/// `readelf -SW`: (address, size) of section `name`.
-fn section(so: &Path, name: &str) -> Option<(u64, u64)> {
+/// What `readelf FLAG SO` prints.
+fn readelf(flag: &str, so: &Path) -> String {
     let o = std::process::Command::new("readelf")
-        .arg("-SW")
+        .arg(flag)
         .arg(so)
         .output()
         .unwrap();
-    assert!(o.status.success(), "readelf {}", so.display());
-    String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+    assert!(o.status.success(), "readelf {flag} {}", so.display());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `readelf -SW`: (address, size) of section `name`.
+fn section(so: &Path, name: &str) -> Option<(u64, u64)> {
+    readelf("-SW", so).lines().find_map(|l| {
         // "  [15] .text.mfa_login PROGBITS 0000000000068350 067350 05a453 ..."
         let f: Vec<&str> = l.split_whitespace().collect();
         let at = f.iter().position(|w| *w == name)?;
@@ -222,13 +227,7 @@ fn the_code_a_login_runs_is_laid_out_together() {
 
 /// `readelf -lW`: (file offset, type) of every program header.
 fn segments(so: &Path) -> Vec<(String, u64)> {
-    let o = std::process::Command::new("readelf")
-        .arg("-lW")
-        .arg(so)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "readelf {}", so.display());
-    String::from_utf8_lossy(&o.stdout)
+    readelf("-lW", so)
         .lines()
         .filter_map(|l| {
             // "  LOAD  0x1a3000 0x00000000001a3000 ..."
